@@ -1,0 +1,38 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { PageQueryDto } from '../common/pagination';
+import { uuidParam } from '../common/params';
+import { ApiKeysService } from './api-keys.service';
+import { Authenticated } from './authenticated.decorator';
+import { ApiKeyDto, ApiKeyPageDto, CreateApiKeyDto, IssuedApiKeyDto } from './dto/api-key.dto';
+
+@ApiTags('api keys')
+@Controller('v1/api-keys')
+export class ApiKeysController {
+  constructor(private readonly apiKeys: ApiKeysService) {}
+
+  @Post()
+  @Authenticated({ roles: ['admin'], summary: 'Create an API key (the key is shown once)' })
+  @ApiCreatedResponse({ type: IssuedApiKeyDto })
+  async create(@Body() body: CreateApiKeyDto): Promise<IssuedApiKeyDto> {
+    const issued = await this.apiKeys.createKey({ role: body.role, name: body.name.trim(), clientId: body.client_id });
+    return IssuedApiKeyDto.fromIssued(issued);
+  }
+
+  @Get()
+  @Authenticated({ roles: ['admin'], summary: 'List API keys, newest first' })
+  @ApiOkResponse({ type: ApiKeyPageDto })
+  async list(@Query() query: PageQueryDto): Promise<ApiKeyPageDto> {
+    const page = await this.apiKeys.listKeys(query.cursor, query.limit ?? 50);
+    return { items: page.items.map(ApiKeyDto.from), next_cursor: page.next_cursor };
+  }
+
+  @Delete(':id')
+  @HttpCode(200)
+  @Authenticated({ roles: ['admin'], summary: 'Revoke an API key (it stops working at once)' })
+  @ApiOkResponse({ type: ApiKeyDto })
+  @ApiNotFoundResponse({ description: 'No key with that id.' })
+  async revoke(@Param('id', uuidParam('id')) id: string): Promise<ApiKeyDto> {
+    return ApiKeyDto.from(await this.apiKeys.revokeKey(id));
+  }
+}

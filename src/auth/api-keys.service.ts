@@ -1,0 +1,146 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { AppConfig } from '../config/app-config';
+import { PrismaService } from '../database/prisma.service';
+import { Page, decodeIdCursor, toPage } from '../common/pagination';
+import { ProblemException, validationProblem } from '../common/problem';
+import { Prisma } from '../generated/prisma/client';
+import { generateApiKey, hashApiKey, looksLikeApiKey, KeyEnvironment } from './api-key-secret';
+import { ClientsService } from './clients.service';
+import { Principal, Role } from './roles';
+
+/** An API key as admins see it: never the secret. */
+export interface ApiKeyInfo {
+  id: string;
+  prefix: string;
+  role: Role;
+  name: string;
+  clientId: string | null;
+  clientName: string | null;
+  createdAt: Date;
+  revokedAt: Date | null;
+  lastUsedAt: Date | null;
+}
+
+/** Returned once, at creation: the only time the plaintext key exists outside the caller. */
+export interface IssuedApiKey extends ApiKeyInfo {
+  key: string;
+}
+
+export interface NewApiKey {
+  role: Role;
+  name: string;
+  clientId?: string;
+}
+
+const BOOTSTRAP_FLAG = 'bootstrap_admin_key_issued';
+const LAST_USED_GRANULARITY_MS = 60_000;
+
+type KeyRow = Prisma.ApiKeyGetPayload<{ include: { client: true } }>;
+
+function toInfo(row: KeyRow): ApiKeyInfo {
+  return {
+    id: row.id,
+    prefix: row.prefix,
+    role: row.role,
+    name: row.name,
+    clientId: row.clientId,
+    clientName: row.client?.name ?? null,
+    createdAt: row.createdAt,
+    revokedAt: row.revokedAt,
+    lastUsedAt: row.lastUsedAt,
+  };
+}
+
+@Injectable()
+export class ApiKeysService {
+  private readonly logger = new Logger(ApiKeysService.name);
+  private readonly environment: KeyEnvironment;
+
+  constructor(
+    private readonly prisma: PrismaService,
+    private readonly clients: ClientsService,
+    config: AppConfig,
+  ) {
+    // Keys issued while idgate talks to the sandbox upstream say so in their prefix.
+    this.environment = config.upstream.token ? 'live' : 'test';
+  }
+
+  async createKey(input: NewApiKey, tx: Prisma.TransactionClient = this.prisma): Promise<IssuedApiKey> {
+    if (input.role === 'client' && !input.clientId) {
+      throw validationProblem([{ field: 'client_id', message: 'is required for a key with role client' }]);
+    }
+    if (input.role !== 'client' && input.clientId) {
+      throw validationProblem([{ field: 'client_id', message: 'is only allowed for a key with role client' }]);
+    }
+    if (input.clientId && !(await tx.client.findUnique({ where: { id: input.clientId } }))) {
+      throw validationProblem([{ field: 'client_id', message: 'names no existing client' }]);
+    }
+    const secret = generateApiKey(this.environment);
+    const row = await tx.apiKey.create({
+      data: {
+        prefix: secret.prefix,
+        keyHash: secret.hash,
+        role: input.role,
+        name: input.name,
+        clientId: input.clientId ?? null,
+      },
+      include: { client: true },
+    });
+    return { ...toInfo(row), key: secret.key };
+  }
+
+  async listKeys(cursor: string | undefined, limit: number): Promise<Page<ApiKeyInfo>> {
+    const after = decodeIdCursor(cursor);
+    const rows = await this.prisma.apiKey.findMany({
+      where: after === undefined ? {} : { id: { lt: after } },
+      orderBy: { id: 'desc' },
+      take: limit + 1,
+      include: { client: true },
+    });
+    return toPage(rows, limit, toInfo, (r) => [r.id]);
+  }
+
+  /** Revokes a key; revoking an already revoked key is a no-op that returns it. */
+  async revokeKey(id: string): Promise<ApiKeyInfo> {
+    const existing = await this.prisma.apiKey.findUnique({ where: { id } });
+    if (!existing) throw new ProblemException('not-found', 'No API key with that id.');
+    const row = await this.prisma.apiKey.update({
+      where: { id },
+      data: { revokedAt: existing.revokedAt ?? new Date() },
+      include: { client: true },
+    });
+    return toInfo(row);
+  }
+
+  /** The principal behind a presented key, or null when the key is unknown or revoked. */
+  async authenticate(presented: string): Promise<{ principal: Principal | null; revoked: boolean }> {
+    if (!looksLikeApiKey(presented)) return { principal: null, revoked: false };
+    const row = await this.prisma.apiKey.findUnique({ where: { keyHash: hashApiKey(presented) } });
+    if (!row) return { principal: null, revoked: false };
+    if (row.revokedAt) return { principal: null, revoked: true };
+    const now = Date.now();
+    if (!row.lastUsedAt || now - row.lastUsedAt.getTime() > LAST_USED_GRANULARITY_MS) {
+      // Coarse and off the request path: a failed bookkeeping write must not fail the request.
+      this.prisma.apiKey
+        .update({ where: { id: row.id }, data: { lastUsedAt: new Date(now) } })
+        .catch(() => this.logger.warn('could not record last use of an API key'));
+    }
+    return {
+      principal: { keyId: row.id, keyPrefix: row.prefix, role: row.role, clientId: row.clientId },
+      revoked: false,
+    };
+  }
+
+  /**
+   * On the very first start, issues an admin key so someone can log in. Runs
+   * under an advisory lock so two instances starting together issue one key.
+   */
+  async issueBootstrapAdminKeyOnce(): Promise<IssuedApiKey | null> {
+    return this.prisma.$transaction(async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('idgate.bootstrap_admin_key'))`;
+      if (await tx.systemFlag.findUnique({ where: { name: BOOTSTRAP_FLAG } })) return null;
+      await tx.systemFlag.create({ data: { name: BOOTSTRAP_FLAG } });
+      return this.createKey({ role: 'admin', name: 'bootstrap admin' }, tx);
+    });
+  }
+}

@@ -1,0 +1,28 @@
+import { Body, Controller, Get, Post, Query } from '@nestjs/common';
+import { ApiConflictResponse, ApiCreatedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { PageQueryDto } from '../common/pagination';
+import { Authenticated } from './authenticated.decorator';
+import { ClientsService } from './clients.service';
+import { ClientDto, ClientPageDto, CreateClientDto } from './dto/client.dto';
+
+@ApiTags('clients')
+@Controller('v1/clients')
+export class ClientsController {
+  constructor(private readonly clients: ClientsService) {}
+
+  @Post()
+  @Authenticated({ roles: ['admin'], summary: 'Register a client app' })
+  @ApiCreatedResponse({ type: ClientDto })
+  @ApiConflictResponse({ description: 'A client with that name exists.' })
+  async create(@Body() body: CreateClientDto): Promise<ClientDto> {
+    return ClientDto.from(await this.clients.createClient(body.name.trim()));
+  }
+
+  @Get()
+  @Authenticated({ roles: ['admin'], summary: 'List client apps, newest first' })
+  @ApiOkResponse({ type: ClientPageDto })
+  async list(@Query() query: PageQueryDto): Promise<ClientPageDto> {
+    const page = await this.clients.listClients(query.cursor, query.limit ?? 50);
+    return { items: page.items.map(ClientDto.from), next_cursor: page.next_cursor };
+  }
+}

@@ -1,0 +1,24 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { LoggerModule } from 'nestjs-pino';
+import pino from 'pino';
+import { AuthModule } from '../auth/auth.module';
+import { loggerParams } from '../common/logging';
+import { AppConfig } from '../config/app-config';
+import { ConfigModule } from '../config/config.module';
+import { DatabaseModule } from '../database/database.module';
+
+/** The services the CLI drives; logs go to stderr so stdout stays for results. */
+@Module({})
+export class CliModule {
+  static forRoot(config: AppConfig): DynamicModule {
+    return {
+      module: CliModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        LoggerModule.forRoot(loggerParams('warn', pino.destination(2))),
+        DatabaseModule,
+        AuthModule,
+      ],
+    };
+  }
+}

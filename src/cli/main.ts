@@ -1,0 +1,162 @@
+#!/usr/bin/env node
+import { INestApplicationContext } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { Command, CommanderError, Option } from 'commander';
+import { Logger } from 'nestjs-pino';
+import { ApiKeysService } from '../auth/api-keys.service';
+import { ClientsService } from '../auth/clients.service';
+import { ROLES, Role } from '../auth/roles';
+import { prepareRuntime, Runtime } from '../bootstrap';
+import { ProblemException } from '../common/problem';
+import { ConfigError } from '../config/environment';
+import { writeMigration } from '../database/migrations';
+import { CliModule } from './cli.module';
+
+/*
+ * `npm run cli -- <command>` / `idgate <command>`. Uses DATABASE_URL, or the
+ * embedded PostgreSQL under ./.data (the running server's, if one is up).
+ * With --json the last line of stdout is one JSON object.
+ */
+
+const out = (line: string): void => {
+  process.stdout.write(line + '\n');
+};
+
+async function withServices<T>(fn: (ctx: INestApplicationContext, runtime: Runtime) => Promise<T>): Promise<T> {
+  const runtime = await prepareRuntime(process.env);
+  let ctx: INestApplicationContext | undefined;
+  try {
+    ctx = await NestFactory.createApplicationContext(CliModule.forRoot(runtime.config), { bufferLogs: true });
+    ctx.useLogger(ctx.get(Logger));
+    return await fn(ctx, runtime);
+  } finally {
+    await ctx?.close();
+    await runtime.stop();
+  }
+}
+
+function table(rows: Record<string, string>[]): void {
+  if (rows.length === 0) return out('(none)');
+  const cols = Object.keys(rows[0]);
+  const width = cols.map((c) => Math.max(c.length, ...rows.map((r) => r[c].length)));
+  out(cols.map((c, i) => c.toUpperCase().padEnd(width[i])).join('  '));
+  for (const r of rows) out(cols.map((c, i) => r[c].padEnd(width[i])).join('  '));
+}
+
+export function buildCli(): Command {
+  const program = new Command('idgate').description('idgate maintenance CLI').exitOverride();
+
+  const keys = program.command('keys').description('manage API keys');
+  keys
+    .command('create')
+    .description('create an API key; the key is printed once')
+    .addOption(new Option('--role <role>', 'role of the key').choices([...ROLES]).makeOptionMandatory())
+    .requiredOption('--name <name>', 'label for people')
+    .option('--client <client>', 'client app a client key belongs to (created if new)')
+    .option('--json', 'print one JSON object on the last line')
+    .action(async (opts: { role: Role; name: string; client?: string; json?: boolean }) => {
+      await withServices(async (ctx) => {
+        const client = opts.client ? await ctx.get(ClientsService).findOrCreateClient(opts.client.trim()) : undefined;
+        const issued = await ctx.get(ApiKeysService).createKey({ role: opts.role, name: opts.name.trim(), clientId: client?.id });
+        const result = {
+          id: issued.id,
+          key: issued.key,
+          prefix: issued.prefix,
+          role: issued.role,
+          name: issued.name,
+          client: issued.clientName,
+        };
+        if (opts.json) return out(JSON.stringify(result));
+        out(`Created ${result.role} key "${result.name}"${result.client ? ` for client ${result.client}` : ''} (id ${result.id}).`);
+        out('Key (shown once, store it now):');
+        out(`  ${result.key}`);
+      });
+    });
+
+  keys
+    .command('list')
+    .description('list API keys (never the secrets)')
+    .option('--json', 'print one JSON object on the last line')
+    .action(async (opts: { json?: boolean }) => {
+      await withServices(async (ctx) => {
+        const all = [];
+        let cursor: string | undefined;
+        do {
+          const page = await ctx.get(ApiKeysService).listKeys(cursor, 200);
+          all.push(...page.items);
+          cursor = page.next_cursor ?? undefined;
+        } while (cursor);
+        const rows = all.map((k) => ({
+          id: k.id,
+          prefix: k.prefix,
+          role: k.role,
+          name: k.name,
+          client: k.clientName,
+          created_at: k.createdAt.toISOString(),
+          revoked_at: k.revokedAt?.toISOString() ?? null,
+          last_used_at: k.lastUsedAt?.toISOString() ?? null,
+        }));
+        if (opts.json) return out(JSON.stringify({ items: rows }));
+        table(rows.map((r) => ({ id: r.id, prefix: r.prefix, role: r.role, name: r.name, client: r.client ?? '-', revoked: r.revoked_at ?? '-' })));
+      });
+    });
+
+  keys
+    .command('revoke <id>')
+    .description('revoke an API key by id')
+    .option('--json', 'print one JSON object on the last line')
+    .action(async (id: string, opts: { json?: boolean }) => {
+      if (!/^[0-9a-f-]{36}$/i.test(id)) throw new CliError('id: must be a key id (UUID) from `keys list`');
+      await withServices(async (ctx) => {
+        const key = await ctx.get(ApiKeysService).revokeKey(id);
+        if (opts.json) return out(JSON.stringify({ id: key.id, prefix: key.prefix, revoked_at: key.revokedAt?.toISOString() }));
+        out(`Revoked ${key.prefix} (${key.name}).`);
+      });
+    });
+
+  program
+    .command('migrate')
+    .description('apply pending database migrations')
+    .option('--json', 'print one JSON object on the last line')
+    .action(async (opts: { json?: boolean }) => {
+      const runtime = await prepareRuntime(process.env);
+      await runtime.stop();
+      if (opts.json) return out(JSON.stringify({ applied: runtime.appliedMigrations }));
+      out(runtime.appliedMigrations.length ? `Applied: ${runtime.appliedMigrations.join(', ')}` : 'Database is up to date.');
+    });
+
+  program
+    .command('migration <name>')
+    .description('write the SQL migration for a change to prisma/schema.prisma (npm run db:migration -- <name>)')
+    .action(async (name: string) => {
+      const runtime = await prepareRuntime(process.env);
+      try {
+        const dir = await writeMigration(runtime.config.databaseUrl, name);
+        out(dir ? `Wrote ${dir}/migration.sql — review it, then run: npm run cli -- migrate` : 'schema.prisma matches the migrations: nothing to write.');
+      } finally {
+        await runtime.stop();
+      }
+    });
+
+  return program;
+}
+
+class CliError extends Error {}
+
+async function run(argv: string[]): Promise<number> {
+  try {
+    await buildCli().parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode;
+    if (err instanceof ConfigError) process.stderr.write(`idgate: configuration error: ${err.message}\n`);
+    else if (err instanceof ProblemException) process.stderr.write(`idgate: ${err.body.detail ?? err.body.title}\n`);
+    else if (err instanceof CliError) process.stderr.write(`idgate: ${err.message}\n`);
+    else process.stderr.write(`idgate: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  void run(process.argv).then((code) => process.exit(code));
+}

@@ -1,0 +1,48 @@
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { PROBLEM_CONTENT_TYPE, ProblemBody, ProblemException, kindForStatus, problemBody } from './problem';
+
+/** Strips an error to what may be logged: its class, code and stack frames, never its message (it may hold PII). */
+export function loggableError(err: unknown): Record<string, unknown> {
+  if (!(err instanceof Error)) return { type: typeof err };
+  const frames = (err.stack ?? '').split('\n').filter((l) => l.trimStart().startsWith('at ')).slice(0, 15);
+  return { type: err.constructor.name, code: (err as { code?: unknown }).code, stack: frames.join('\n') };
+}
+
+export function sendProblem(req: Request, res: Response, body: ProblemBody, headers: Record<string, string> = {}): void {
+  if (res.headersSent) return;
+  const requestId = (req as Request & { id?: unknown }).id;
+  const full: ProblemBody = { ...body, instance: req.originalUrl?.split('?')[0] };
+  if (typeof requestId === 'string') full.request_id = requestId;
+  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+  res.status(body.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(full));
+}
+
+/** Every error leaves as RFC 9457 problem+json, and never with a stack trace. */
+@Catch()
+export class ProblemFilter implements ExceptionFilter {
+  private readonly logger = new Logger('ProblemFilter');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const ctx = host.switchToHttp();
+    const req = ctx.getRequest<Request>();
+    const res = ctx.getResponse<Response>();
+
+    if (exception instanceof ProblemException) {
+      return sendProblem(req, res, exception.body, exception.headers);
+    }
+    if (exception instanceof HttpException) {
+      const status = exception.getStatus();
+      const response = exception.getResponse();
+      const message =
+        typeof response === 'object' && response && 'message' in response
+          ? (response as { message: unknown }).message
+          : exception.message;
+      const detail = Array.isArray(message) ? message.join('; ') : typeof message === 'string' ? message : undefined;
+      if (status >= 500) this.logger.error({ err: loggableError(exception) }, 'request failed');
+      return sendProblem(req, res, problemBody(kindForStatus(status), status >= 500 ? undefined : detail));
+    }
+    this.logger.error({ err: loggableError(exception) }, 'unhandled error');
+    sendProblem(req, res, problemBody('internal', 'An unexpected error occurred; it has been logged.'));
+  }
+}

@@ -1,0 +1,75 @@
+import { ConfigError, EnvironmentVariables } from './environment';
+
+export interface PiiKey {
+  id: string;
+  key: Buffer;
+}
+
+/**
+ * idgate's resolved configuration, injected by type. Built once at start from the
+ * validated environment (and, in embedded mode, the generated local secrets).
+ */
+export abstract class AppConfig {
+  abstract readonly port: number;
+  abstract readonly databaseUrl: string;
+  abstract readonly databasePoolSize: number;
+  /** True when idgate runs its own embedded PostgreSQL. */
+  abstract readonly embeddedDatabase: boolean;
+  abstract readonly dataDir: string;
+  abstract readonly upstream: {
+    readonly baseUrl: string;
+    /** Absent: the built-in sandbox upstream answers instead of the vendor. */
+    readonly token?: string;
+    readonly timeoutMs: number;
+  };
+  abstract readonly sandbox: { readonly port: number; readonly token?: string };
+  abstract readonly pii: {
+    /** Oldest first; the last key encrypts new values. */
+    readonly keys: readonly PiiKey[];
+    readonly hmacKey: Buffer;
+  };
+  abstract readonly billing: { readonly pricePerChargedCall: number; readonly currency: string };
+  abstract readonly logLevel: string;
+  abstract readonly bodyLimitBytes: number;
+}
+
+function decodeKey(variable: string, text: string, minBytes: number, exactBytes?: number): Buffer {
+  const key = Buffer.from(text.replaceAll('-', '+').replaceAll('_', '/'), 'base64');
+  if (exactBytes !== undefined ? key.length !== exactBytes : key.length < minBytes) {
+    throw new ConfigError(variable, `must hold base64 keys of ${exactBytes ?? `at least ${minBytes}`} bytes`);
+  }
+  return key;
+}
+
+export function parsePiiKeys(text: string): PiiKey[] {
+  const seen = new Set<string>();
+  return text.split(',').map((entry) => {
+    const [id, material] = entry.split(':');
+    if (seen.has(id)) throw new ConfigError('PII_KEYS', `has the key id "${id}" twice`);
+    seen.add(id);
+    return { id, key: decodeKey('PII_KEYS', material, 32, 32) };
+  });
+}
+
+/** Combines the validated environment with the resolved database URL into AppConfig. */
+export function buildAppConfig(env: EnvironmentVariables, databaseUrl: string, embedded: boolean): AppConfig {
+  if (!env.PII_KEYS) throw new ConfigError('PII_KEYS', 'is required when DATABASE_URL is set');
+  if (!env.PII_HMAC_KEY) throw new ConfigError('PII_HMAC_KEY', 'is required when DATABASE_URL is set');
+  return {
+    port: env.PORT,
+    databaseUrl,
+    databasePoolSize: env.DATABASE_POOL_SIZE,
+    embeddedDatabase: embedded,
+    dataDir: env.IDGATE_DATA_DIR,
+    upstream: {
+      baseUrl: env.UPSTREAM_BASE_URL.replace(/\/+$/, ''),
+      token: env.UPSTREAM_TOKEN,
+      timeoutMs: env.UPSTREAM_TIMEOUT_MS,
+    },
+    sandbox: { port: env.SANDBOX_PORT, token: env.SANDBOX_TOKEN },
+    pii: { keys: parsePiiKeys(env.PII_KEYS), hmacKey: decodeKey('PII_HMAC_KEY', env.PII_HMAC_KEY, 32) },
+    billing: { pricePerChargedCall: env.PRICE_PER_CHARGED_CALL, currency: env.CURRENCY },
+    logLevel: env.LOG_LEVEL,
+    bodyLimitBytes: env.BODY_LIMIT_BYTES,
+  };
+}

@@ -1,0 +1,133 @@
+import { Transform, plainToInstance } from 'class-transformer';
+import {
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  IsUrl,
+  Matches,
+  Max,
+  Min,
+  MinLength,
+  validateSync,
+} from 'class-validator';
+
+const toInt = ({ value }: { value: unknown }) =>
+  typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value.trim()) : value;
+const emptyToUndefined = ({ value }: { value: unknown }) =>
+  typeof value === 'string' && value.trim() === '' ? undefined : value;
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** The process environment idgate reads (SPEC §2), validated at start. */
+export class EnvironmentVariables {
+  @Transform(toInt)
+  @IsInt({ message: 'must be an integer port number' })
+  @Min(0, { message: 'must be between 0 and 65535' })
+  @Max(65535, { message: 'must be between 0 and 65535' })
+  PORT: number = 3000;
+
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Matches(/^postgres(ql)?:\/\/[^\s]+$/, { message: 'must be a postgresql:// URL' })
+  DATABASE_URL?: string;
+
+  @Transform(toInt)
+  @IsInt({ message: 'must be an integer' })
+  @Min(1, { message: 'must be between 1 and 200' })
+  @Max(200, { message: 'must be between 1 and 200' })
+  DATABASE_POOL_SIZE: number = 10;
+
+  @IsUrl({ protocols: ['http', 'https'], require_tld: false, require_protocol: true }, { message: 'must be an http(s) URL' })
+  UPSTREAM_BASE_URL: string = 'https://api.acedata.cloud';
+
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsString()
+  @Matches(/^\S+$/, { message: 'must not contain spaces' })
+  UPSTREAM_TOKEN?: string;
+
+  @Transform(toInt)
+  @IsInt({ message: 'must be an integer number of milliseconds' })
+  @Min(100, { message: 'must be between 100 and 120000' })
+  @Max(120000, { message: 'must be between 100 and 120000' })
+  UPSTREAM_TIMEOUT_MS: number = 10000;
+
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9_-]{1,32}:[A-Za-z0-9+/=_-]+(,[A-Za-z0-9_-]{1,32}:[A-Za-z0-9+/=_-]+)*$/, {
+    message: 'must be a comma-separated list of keyId:base64key entries',
+  })
+  PII_KEYS?: string;
+
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @MinLength(40, { message: 'must be a base64 key of at least 32 bytes' })
+  PII_HMAC_KEY?: string;
+
+  @Transform(toInt)
+  @IsInt({ message: 'must be a whole number of minor currency units' })
+  @Min(0, { message: 'must not be negative' })
+  @Max(1_000_000_00, { message: 'is implausibly large' })
+  PRICE_PER_CHARGED_CALL: number = 50;
+
+  @Matches(/^[A-Z]{3}$/, { message: 'must be an ISO 4217 code such as CNY' })
+  CURRENCY: string = 'CNY';
+
+  @IsIn(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` })
+  LOG_LEVEL: (typeof LOG_LEVELS)[number] = 'info';
+
+  @Transform(toInt)
+  @IsInt({ message: 'must be an integer port number' })
+  @Min(0, { message: 'must be between 0 and 65535' })
+  @Max(65535, { message: 'must be between 0 and 65535' })
+  SANDBOX_PORT: number = 3100;
+
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsString()
+  SANDBOX_TOKEN?: string;
+
+  @IsString()
+  @MinLength(1)
+  IDGATE_DATA_DIR: string = '.data';
+
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt({ message: 'must be an integer port number' })
+  @Min(1, { message: 'must be between 1 and 65535' })
+  @Max(65535, { message: 'must be between 1 and 65535' })
+  EMBEDDED_PG_PORT?: number;
+
+  @Transform(toInt)
+  @IsInt({ message: 'must be an integer number of bytes' })
+  @Min(1024, { message: 'must be between 1024 and 16777216' })
+  @Max(16 * 1024 * 1024, { message: 'must be between 1024 and 16777216' })
+  BODY_LIMIT_BYTES: number = 5 * 1024 * 1024;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    readonly problem: string,
+  ) {
+    super(`${variable} ${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses and validates the environment; throws ConfigError naming the first bad variable. Never echoes values. */
+export function readEnvironment(env: NodeJS.ProcessEnv): EnvironmentVariables {
+  // Class fields are defined even when optional (useDefineForClassFields), so this lists every name.
+  const raw: Record<string, unknown> = {};
+  for (const key of Object.keys(new EnvironmentVariables())) if (env[key] !== undefined) raw[key] = env[key];
+  const parsed = plainToInstance(EnvironmentVariables, raw);
+  const errors = validateSync(parsed, { forbidUnknownValues: false });
+  if (errors.length > 0) {
+    const first = errors[0];
+    const message = Object.values(first.constraints ?? { invalid: 'is invalid' })[0];
+    throw new ConfigError(first.property, message);
+  }
+  return parsed;
+}

@@ -1,0 +1,166 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { PrismaPg } from '@prisma/adapter-pg';
+import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils';
+import pg from 'pg';
+import { parseIntoClientConfig } from 'pg-connection-string';
+import type { SchemaEngine } from '@prisma/schema-engine-wasm';
+
+/*
+ * Prisma's schema engine compiled to WebAssembly, driven through the pg adapter.
+ * Prisma's CLI would download a native engine this environment cannot reach;
+ * the wasm build applies the same migration folders to the same
+ * `_prisma_migrations` table. The workarounds below are for known pitfalls of
+ * @prisma/adapter-pg 7.10 when the schema engine drives it (see README).
+ */
+
+// Node has WebAssembly at run time; its type declarations come only with lib "dom", so declare what we use.
+type WasmExports = Record<string, unknown>;
+declare const WebAssembly: {
+  instantiate(bytes: Buffer, imports: Record<string, Record<string, unknown>>): Promise<{ instance: { exports: WasmExports } }>;
+};
+
+type WasmBindings = Record<string, unknown> & {
+  __wbg_set_wasm(exports: WasmExports): void;
+  SchemaEngine: typeof SchemaEngine;
+};
+
+let bindingsPromise: Promise<WasmBindings> | undefined;
+
+function loadBindings(): Promise<WasmBindings> {
+  bindingsPromise ??= (async () => {
+    // A wasm-bindgen "bundler" build: we instantiate the .wasm ourselves.
+    const bg = require('@prisma/schema-engine-wasm/schema_engine_bg') as WasmBindings;
+    const wasmPath = path.join(
+      path.dirname(require.resolve('@prisma/schema-engine-wasm/schema_engine_bg')),
+      'schema_engine_bg.wasm',
+    );
+    const imports: Record<string, unknown> = { ...bg };
+    for (const [name, fn] of Object.entries(bg)) {
+      // The engine arms timers it never clears; unref them so a CLI run exits promptly.
+      if (name.startsWith('__wbg_setTimeout_') && typeof fn === 'function') {
+        imports[name] = (...args: unknown[]) => {
+          const timer = (fn as (...a: unknown[]) => unknown)(...args);
+          (timer as NodeJS.Timeout | undefined)?.unref?.();
+          return timer;
+        };
+      }
+    }
+    const { instance } = await WebAssembly.instantiate(readFileSync(wasmPath), {
+      './schema_engine_bg.js': imports,
+    });
+    bg.__wbg_set_wasm(instance.exports);
+    (instance.exports.__wbindgen_start as () => void)();
+    return bg;
+  })();
+  return bindingsPromise;
+}
+
+/** Catalog queries return PostgreSQL's internal "char" type (OID 18), which the adapter cannot decode. */
+class CharAsTextClient extends pg.Client {
+  override query(...args: unknown[]): never {
+    const fix = <T>(result: T): T => {
+      const results = Array.isArray(result) ? result : [result];
+      for (const r of results as Array<{ fields?: Array<{ dataTypeID: number }> } | undefined>) {
+        for (const field of r?.fields ?? []) if (field.dataTypeID === 18) field.dataTypeID = 25;
+      }
+      return result;
+    };
+    const last = args[args.length - 1];
+    if (typeof last === 'function') {
+      args[args.length - 1] = (err: unknown, res: unknown) =>
+        (last as (e: unknown, r: unknown) => void)(err, err ? res : fix(res));
+    }
+    const ret = (super.query as (...a: unknown[]) => unknown)(...args);
+    if (ret && typeof (ret as Promise<unknown>).then === 'function') {
+      return (ret as Promise<unknown>).then(fix) as never;
+    }
+    return ret as never;
+  }
+}
+
+type PgAdapter = Awaited<ReturnType<PrismaPg['connect']>>;
+
+/**
+ * The adapter runs a migration script by splitting it on every ";", which breaks
+ * function bodies ($$ … ; … $$). Send the script whole, as one simple-protocol
+ * query, as Prisma's native engine does.
+ */
+function wholeScripts(adapter: PgAdapter): PgAdapter {
+  const pool = adapter.underlyingDriver();
+  adapter.executeScript = async (script: string) => {
+    try {
+      await pool.query(script);
+    } catch (error) {
+      (adapter as unknown as { onError(e: unknown): never }).onError(error);
+    }
+  };
+  return adapter;
+}
+
+export function poolConfigFromUrl(url: string, overrides: pg.PoolConfig = {}): pg.PoolConfig {
+  // Never pass `connectionString` on: it would override `database` for the shadow database.
+  const parsed = parseIntoClientConfig(url);
+  return { ...(parsed as pg.PoolConfig), ...overrides };
+}
+
+/** Adapter factory that owns its pools and gives the engine a real, disposable shadow database. */
+class MigrationAdapterFactory extends PrismaPg {
+  private readonly pools: pg.Pool[] = [];
+
+  constructor(private readonly poolConfig: pg.PoolConfig) {
+    const pool = new pg.Pool({ ...poolConfig, Client: CharAsTextClient, max: 2 });
+    super(pool);
+    this.pools.push(pool);
+  }
+
+  override async connect() {
+    return wholeScripts(await super.connect());
+  }
+
+  override async connectToShadowDb() {
+    const admin = new pg.Client(this.poolConfig);
+    await admin.connect();
+    const database = `idgate_shadow_${randomUUID().replaceAll('-', '')}`;
+    await admin.query(`CREATE DATABASE "${database}"`);
+    const pool = new pg.Pool({ ...this.poolConfig, database, Client: CharAsTextClient, max: 2 });
+    const adapter = wholeScripts(await new PrismaPg(pool).connect());
+    const dispose = adapter.dispose.bind(adapter);
+    adapter.dispose = async () => {
+      await dispose();
+      await pool.end();
+      await admin.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
+      await admin.end();
+    };
+    return adapter;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.pools.map((p) => p.end()));
+  }
+}
+
+export interface EngineSession {
+  engine: SchemaEngine;
+  close(): Promise<void>;
+}
+
+/** Opens a schema engine connected to `url`; `close()` frees the engine and its pools. */
+export async function openSchemaEngine(url: string, datamodels: [string, string][]): Promise<EngineSession> {
+  const bg = await loadBindings();
+  const factory = new MigrationAdapterFactory(poolConfigFromUrl(url));
+  const logs: string[] = [];
+  const engine = await bg.SchemaEngine.new(
+    { datamodels },
+    (line: string) => logs.push(line),
+    bindMigrationAwareSqlAdapterFactory(factory),
+  );
+  return {
+    engine,
+    async close() {
+      engine.free();
+      await factory.close();
+    },
+  };
+}
