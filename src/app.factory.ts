@@ -17,8 +17,14 @@ export function buildOpenApiDocument(app: INestApplication) {
         'Errors on `/v1` are RFC 9457 `application/problem+json`.',
     )
     .setVersion('1')
-    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'An idgate API key (idg_live_… / idg_test_…).' }, 'bearer')
-    .addApiKey({ type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'The same API key, in a header.' }, 'api-key')
+    .addBearerAuth(
+      { type: 'http', scheme: 'bearer', description: 'An idgate API key (idg_live_… / idg_test_…).' },
+      'bearer',
+    )
+    .addApiKey(
+      { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'The same API key, in a header.' },
+      'api-key',
+    )
     .build();
   return SwaggerModule.createDocument(app, config);
 }

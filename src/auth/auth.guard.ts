@@ -39,11 +39,21 @@ export class AuthGuard implements CanActivate {
     const request = context.switchToHttp().getRequest<Request & RequestWithPrincipal>();
     const presented = keyFromHeaders(request.headers);
     if (!presented) {
-      throw new ProblemException('unauthorized', 'Send an API key as "Authorization: Bearer <key>" or "X-API-Key".', {}, CHALLENGE);
+      throw new ProblemException(
+        'unauthorized',
+        'Send an API key as "Authorization: Bearer <key>" or "X-API-Key".',
+        {},
+        CHALLENGE,
+      );
     }
     const { principal, revoked } = await this.apiKeys.authenticate(presented);
     if (!principal) {
-      throw new ProblemException('unauthorized', revoked ? 'This API key has been revoked.' : 'Unknown API key.', {}, CHALLENGE);
+      throw new ProblemException(
+        'unauthorized',
+        revoked ? 'This API key has been revoked.' : 'Unknown API key.',
+        {},
+        CHALLENGE,
+      );
     }
     request.principal = principal;
     if (!roles.includes(principal.role)) {

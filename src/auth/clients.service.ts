@@ -36,6 +36,11 @@ export class ClientsService {
       orderBy: { id: 'desc' },
       take: limit + 1,
     });
-    return toPage(rows, limit, (r) => r, (r) => [r.id]);
+    return toPage(
+      rows,
+      limit,
+      (r) => r,
+      (r) => [r.id],
+    );
   }
 }

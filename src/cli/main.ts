@@ -57,7 +57,9 @@ export function buildCli(): Command {
     .action(async (opts: { role: Role; name: string; client?: string; json?: boolean }) => {
       await withServices(async (ctx) => {
         const client = opts.client ? await ctx.get(ClientsService).findOrCreateClient(opts.client.trim()) : undefined;
-        const issued = await ctx.get(ApiKeysService).createKey({ role: opts.role, name: opts.name.trim(), clientId: client?.id });
+        const issued = await ctx
+          .get(ApiKeysService)
+          .createKey({ role: opts.role, name: opts.name.trim(), clientId: client?.id });
         const result = {
           id: issued.id,
           key: issued.key,
@@ -67,7 +69,9 @@ export function buildCli(): Command {
           client: issued.clientName,
         };
         if (opts.json) return out(JSON.stringify(result));
-        out(`Created ${result.role} key "${result.name}"${result.client ? ` for client ${result.client}` : ''} (id ${result.id}).`);
+        out(
+          `Created ${result.role} key "${result.name}"${result.client ? ` for client ${result.client}` : ''} (id ${result.id}).`,
+        );
         out('Key (shown once, store it now):');
         out(`  ${result.key}`);
       });
@@ -97,7 +101,16 @@ export function buildCli(): Command {
           last_used_at: k.lastUsedAt?.toISOString() ?? null,
         }));
         if (opts.json) return out(JSON.stringify({ items: rows }));
-        table(rows.map((r) => ({ id: r.id, prefix: r.prefix, role: r.role, name: r.name, client: r.client ?? '-', revoked: r.revoked_at ?? '-' })));
+        table(
+          rows.map((r) => ({
+            id: r.id,
+            prefix: r.prefix,
+            role: r.role,
+            name: r.name,
+            client: r.client ?? '-',
+            revoked: r.revoked_at ?? '-',
+          })),
+        );
       });
     });
 
@@ -109,7 +122,8 @@ export function buildCli(): Command {
       if (!/^[0-9a-f-]{36}$/i.test(id)) throw new CliError('id: must be a key id (UUID) from `keys list`');
       await withServices(async (ctx) => {
         const key = await ctx.get(ApiKeysService).revokeKey(id);
-        if (opts.json) return out(JSON.stringify({ id: key.id, prefix: key.prefix, revoked_at: key.revokedAt?.toISOString() }));
+        if (opts.json)
+          return out(JSON.stringify({ id: key.id, prefix: key.prefix, revoked_at: key.revokedAt?.toISOString() }));
         out(`Revoked ${key.prefix} (${key.name}).`);
       });
     });
@@ -122,7 +136,11 @@ export function buildCli(): Command {
       const runtime = await prepareRuntime(process.env);
       await runtime.stop();
       if (opts.json) return out(JSON.stringify({ applied: runtime.appliedMigrations }));
-      out(runtime.appliedMigrations.length ? `Applied: ${runtime.appliedMigrations.join(', ')}` : 'Database is up to date.');
+      out(
+        runtime.appliedMigrations.length
+          ? `Applied: ${runtime.appliedMigrations.join(', ')}`
+          : 'Database is up to date.',
+      );
     });
 
   program
@@ -132,7 +150,11 @@ export function buildCli(): Command {
       const runtime = await prepareRuntime(process.env);
       try {
         const dir = await writeMigration(runtime.config.databaseUrl, name);
-        out(dir ? `Wrote ${dir}/migration.sql — review it, then run: npm run cli -- migrate` : 'schema.prisma matches the migrations: nothing to write.');
+        out(
+          dir
+            ? `Wrote ${dir}/migration.sql — review it, then run: npm run cli -- migrate`
+            : 'schema.prisma matches the migrations: nothing to write.',
+        );
       } finally {
         await runtime.stop();
       }

@@ -5,11 +5,19 @@ import { PROBLEM_CONTENT_TYPE, ProblemBody, ProblemException, kindForStatus, pro
 /** Strips an error to what may be logged: its class, code and stack frames, never its message (it may hold PII). */
 export function loggableError(err: unknown): Record<string, unknown> {
   if (!(err instanceof Error)) return { type: typeof err };
-  const frames = (err.stack ?? '').split('\n').filter((l) => l.trimStart().startsWith('at ')).slice(0, 15);
+  const frames = (err.stack ?? '')
+    .split('\n')
+    .filter((l) => l.trimStart().startsWith('at '))
+    .slice(0, 15);
   return { type: err.constructor.name, code: (err as { code?: unknown }).code, stack: frames.join('\n') };
 }
 
-export function sendProblem(req: Request, res: Response, body: ProblemBody, headers: Record<string, string> = {}): void {
+export function sendProblem(
+  req: Request,
+  res: Response,
+  body: ProblemBody,
+  headers: Record<string, string> = {},
+): void {
   if (res.headersSent) return;
   const requestId = (req as Request & { id?: unknown }).id;
   const full: ProblemBody = { ...body, instance: req.originalUrl?.split('?')[0] };

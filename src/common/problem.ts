@@ -23,19 +23,19 @@ export interface FieldError {
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
 const KINDS = {
-  'validation': [400, 'Request validation failed'],
+  validation: [400, 'Request validation failed'],
   'malformed-json': [400, 'Malformed JSON body'],
   'bad-request': [400, 'Bad request'],
-  'unauthorized': [401, 'Authentication required'],
-  'forbidden': [403, 'Forbidden'],
+  unauthorized: [401, 'Authentication required'],
+  forbidden: [403, 'Forbidden'],
   'not-found': [404, 'Not found'],
   'method-not-allowed': [405, 'Method not allowed'],
-  'conflict': [409, 'Conflict'],
+  conflict: [409, 'Conflict'],
   'payload-too-large': [413, 'Payload too large'],
   'unsupported-media-type': [415, 'Unsupported media type'],
-  'unprocessable': [422, 'Unprocessable request'],
+  unprocessable: [422, 'Unprocessable request'],
   'rate-limited': [429, 'Too many requests'],
-  'internal': [500, 'Internal server error'],
+  internal: [500, 'Internal server error'],
   'service-unavailable': [503, 'Service unavailable'],
 } as const;
 

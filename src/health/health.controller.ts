@@ -16,7 +16,11 @@ class ReadinessDto {
   @ApiProperty({ description: '"ok" when every check is up, otherwise "unavailable".', enum: ['ok', 'unavailable'] })
   status: 'ok' | 'unavailable';
 
-  @ApiProperty({ description: 'Each dependency that gates readiness.', type: 'object', additionalProperties: { $ref: '#/components/schemas/CheckDto' } })
+  @ApiProperty({
+    description: 'Each dependency that gates readiness.',
+    type: 'object',
+    additionalProperties: { $ref: '#/components/schemas/CheckDto' },
+  })
   checks: Record<string, CheckDto>;
 }
 

@@ -9,13 +9,21 @@ export class CreateApiKeyDto {
   @IsIn(ROLES)
   role: Role;
 
-  @ApiProperty({ description: 'A label for people: who or what uses the key.', example: 'checkout service (prod)', minLength: 1, maxLength: 100 })
+  @ApiProperty({
+    description: 'A label for people: who or what uses the key.',
+    example: 'checkout service (prod)',
+    minLength: 1,
+    maxLength: 100,
+  })
   @IsString()
   @Length(1, 100)
   @Matches(/\S/, { message: 'must not be blank' })
   name: string;
 
-  @ApiPropertyOptional({ description: 'The client app a `client` key belongs to (required for role client, refused otherwise).', format: 'uuid' })
+  @ApiPropertyOptional({
+    description: 'The client app a `client` key belongs to (required for role client, refused otherwise).',
+    format: 'uuid',
+  })
   @IsOptional()
   @IsUUID()
   client_id?: string;
@@ -34,7 +42,12 @@ export class ApiKeyDto {
   @ApiProperty({ description: 'Label given at creation.' })
   name: string;
 
-  @ApiProperty({ description: 'Client app of a `client` key; null for staff keys.', format: 'uuid', nullable: true, type: String })
+  @ApiProperty({
+    description: 'Client app of a `client` key; null for staff keys.',
+    format: 'uuid',
+    nullable: true,
+    type: String,
+  })
   client_id: string | null;
 
   @ApiProperty({ description: 'Name of that client app.', nullable: true, type: String })
@@ -43,10 +56,20 @@ export class ApiKeyDto {
   @ApiProperty({ description: 'When the key was created (UTC).', format: 'date-time' })
   created_at: string;
 
-  @ApiProperty({ description: 'When the key was revoked, or null while active.', format: 'date-time', nullable: true, type: String })
+  @ApiProperty({
+    description: 'When the key was revoked, or null while active.',
+    format: 'date-time',
+    nullable: true,
+    type: String,
+  })
   revoked_at: string | null;
 
-  @ApiProperty({ description: 'Last time the key authenticated (to the minute), or null.', format: 'date-time', nullable: true, type: String })
+  @ApiProperty({
+    description: 'Last time the key authenticated (to the minute), or null.',
+    format: 'date-time',
+    nullable: true,
+    type: String,
+  })
   last_used_at: string | null;
 
   static from(info: ApiKeyInfo): ApiKeyDto {
@@ -65,7 +88,10 @@ export class ApiKeyDto {
 }
 
 export class IssuedApiKeyDto extends ApiKeyDto {
-  @ApiProperty({ description: 'The key itself. Shown only in this response: store it now.', example: 'idg_test_AbCd1234…' })
+  @ApiProperty({
+    description: 'The key itself. Shown only in this response: store it now.',
+    example: 'idg_test_AbCd1234…',
+  })
   key: string;
 
   static fromIssued(issued: IssuedApiKey): IssuedApiKeyDto {

@@ -3,10 +3,17 @@ import { IsString, Length, Matches } from 'class-validator';
 import type { ClientApp } from '../clients.service';
 
 export class CreateClientDto {
-  @ApiProperty({ description: 'Unique name of the client app.', example: 'acme-checkout', minLength: 1, maxLength: 100 })
+  @ApiProperty({
+    description: 'Unique name of the client app.',
+    example: 'acme-checkout',
+    minLength: 1,
+    maxLength: 100,
+  })
   @IsString()
   @Length(1, 100)
-  @Matches(/^[\p{L}\p{N}][\p{L}\p{N} ._-]*$/u, { message: 'must start with a letter or digit and use letters, digits, spaces, ".", "_" or "-"' })
+  @Matches(/^[\p{L}\p{N}][\p{L}\p{N} ._-]*$/u, {
+    message: 'must start with a letter or digit and use letters, digits, spaces, ".", "_" or "-"',
+  })
   name: string;
 }
 

@@ -1,0 +1,82 @@
+import { randomBytes } from 'node:crypto';
+import { INestApplication } from '@nestjs/common';
+import request from 'supertest';
+import TestAgent from 'supertest/lib/agent';
+import { createApp } from '../../src/app.factory';
+import { ApiKeysService } from '../../src/auth/api-keys.service';
+import { ClientsService } from '../../src/auth/clients.service';
+import { Role } from '../../src/auth/roles';
+import { AppConfig } from '../../src/config/app-config';
+import { PrismaService } from '../../src/database/prisma.service';
+import { createTestDatabase, TestDatabase } from './databases';
+
+type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
+
+export function testConfig(databaseUrl: string, overrides: DeepPartial<AppConfig> = {}): AppConfig {
+  const base: AppConfig = {
+    port: 0,
+    databaseUrl,
+    databasePoolSize: 5,
+    embeddedDatabase: false,
+    dataDir: '.data',
+    upstream: { baseUrl: 'http://127.0.0.1:1', timeoutMs: 2000 },
+    sandbox: { port: 0 },
+    pii: { keys: [{ id: 'k1', key: randomBytes(32) }], hmacKey: randomBytes(32) },
+    billing: { pricePerChargedCall: 50, currency: 'CNY' },
+    logLevel: 'info',
+    bodyLimitBytes: 64 * 1024,
+  };
+  return {
+    ...base,
+    ...overrides,
+    upstream: { ...base.upstream, ...overrides.upstream },
+    sandbox: { ...base.sandbox, ...overrides.sandbox },
+    pii: { ...base.pii, ...(overrides.pii as AppConfig['pii']) },
+    billing: { ...base.billing, ...overrides.billing },
+  } as AppConfig;
+}
+
+export interface TestApp {
+  app: INestApplication;
+  http: TestAgent;
+  db: TestDatabase;
+  config: AppConfig;
+  prisma: PrismaService;
+  /** Every JSON log line the app wrote. */
+  logs: string[];
+  /** A real key made through the real service; `client` keys get a client of their own unless one is named. */
+  keyFor(role: Role, clientName?: string): Promise<{ key: string; id: string; clientId: string | null }>;
+  close(): Promise<void>;
+}
+
+/** Boots the real app (same factory as `npm start`) on a fresh database of its own. */
+export async function startTestApp(overrides: DeepPartial<AppConfig> = {}): Promise<TestApp> {
+  const db = await createTestDatabase();
+  const config = testConfig(db.url, overrides);
+  const logs: string[] = [];
+  const app = await createApp(config, { logStream: { write: (line: string) => void logs.push(line) } });
+  await app.init();
+  const http = request(app.getHttpServer());
+  const prisma = app.get(PrismaService);
+  return {
+    app,
+    http,
+    db,
+    config,
+    prisma,
+    logs,
+    async keyFor(role, clientName) {
+      let clientId: string | undefined;
+      if (role === 'client') {
+        const name = clientName ?? `client-${randomBytes(4).toString('hex')}`;
+        clientId = (await app.get(ClientsService).findOrCreateClient(name)).id;
+      }
+      const issued = await app.get(ApiKeysService).createKey({ role, name: `${role} test key`, clientId });
+      return { key: issued.key, id: issued.id, clientId: issued.clientId };
+    },
+    async close() {
+      await app.close();
+      await db.drop();
+    },
+  };
+}
