@@ -1,0 +1,64 @@
+import { startTestApp, TestApp } from './support/test-app';
+
+describe('errors are RFC 9457 problem+json', () => {
+  let t: TestApp;
+  let admin: string;
+
+  beforeAll(async () => {
+    t = await startTestApp({ bodyLimitBytes: 4096 });
+    admin = (await t.keyFor('admin')).key;
+  });
+  afterAll(() => t.close());
+
+  const expectProblem = (res: { status: number; headers: Record<string, string>; body: Record<string, unknown>; text: string }, status: number, type: string) => {
+    expect(res.status).toBe(status);
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(res.body).toMatchObject({ type: `urn:idgate:problem:${type}`, status, title: expect.any(String) });
+    expect(res.body.request_id).toBe(res.headers['x-request-id']);
+    expect(res.text).not.toMatch(/\bat .+\.(ts|js):\d+/); // no stack trace
+  };
+
+  it('validation errors name the field', async () => {
+    const res = await t.http.post('/v1/clients').set('Authorization', `Bearer ${admin}`).send({ name: '' });
+    expectProblem(res, 400, 'validation');
+    expect(res.body.errors).toEqual([expect.objectContaining({ field: 'name' })]);
+    expect(res.body.detail).toContain('name');
+  });
+
+  it('unknown fields are refused, by name', async () => {
+    const res = await t.http.post('/v1/clients').set('Authorization', `Bearer ${admin}`).send({ name: 'ok', admin: true });
+    expectProblem(res, 400, 'validation');
+    expect(res.body.errors).toEqual([{ field: 'admin', message: 'property admin should not exist' }]);
+  });
+
+  it('malformed JSON is a 400, not a 500', async () => {
+    const res = await t.http
+      .post('/v1/clients')
+      .set('Authorization', `Bearer ${admin}`)
+      .set('Content-Type', 'application/json')
+      .send('{"name": "x",');
+    expectProblem(res, 400, 'malformed-json');
+  });
+
+  it('an oversized body is a 413 and is not processed', async () => {
+    const res = await t.http
+      .post('/v1/clients')
+      .set('Authorization', `Bearer ${admin}`)
+      .send({ name: 'big', padding: 'x'.repeat(10_000) });
+    expectProblem(res, 413, 'payload-too-large');
+    expect(await t.prisma.client.count({ where: { name: 'big' } })).toBe(0);
+  });
+
+  it('unknown routes are 404 problem+json', async () => {
+    expectProblem(await t.http.get('/v1/nothing-here'), 404, 'not-found');
+    expectProblem(await t.http.get('/nothing'), 404, 'not-found');
+  });
+
+  it('echoes a caller-supplied safe request id and replaces an unsafe one', async () => {
+    const own = await t.http.get('/v1/nothing').set('X-Request-Id', 'trace-123_abc');
+    expect(own.headers['x-request-id']).toBe('trace-123_abc');
+    expect(own.body.request_id).toBe('trace-123_abc');
+    const unsafe = await t.http.get('/v1/nothing').set('X-Request-Id', 'bad id {with} "quotes"');
+    expect(unsafe.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+  });
+});
