@@ -21,8 +21,21 @@ export abstract class AppConfig {
     /** Absent: the built-in sandbox upstream answers instead of the vendor. */
     readonly token?: string;
     readonly timeoutMs: number;
+    /** Attempts per verification, first included; retries happen only where nothing can have been charged. */
+    readonly maxAttempts: number;
+    readonly retryBaseDelayMs: number;
+    readonly retryMaxDelayMs: number;
+    /** Consecutive upstream failures that open the circuit breaker. */
+    readonly breakerThreshold: number;
+    /** How long the open circuit refuses calls before letting a trial call through. */
+    readonly breakerCooldownMs: number;
   };
-  abstract readonly sandbox: { readonly port: number; readonly token?: string };
+  abstract readonly sandbox: {
+    readonly port: number;
+    readonly token?: string;
+    /** Fault rates for the sandbox, e.g. "latency=50,http500=0.05" (see src/upstream/sandbox/faults.ts). */
+    readonly faults?: string;
+  };
   abstract readonly pii: {
     /** Oldest first; the last key encrypts new values. */
     readonly keys: readonly PiiKey[];
@@ -65,8 +78,13 @@ export function buildAppConfig(env: EnvironmentVariables, databaseUrl: string, e
       baseUrl: env.UPSTREAM_BASE_URL.replace(/\/+$/, ''),
       token: env.UPSTREAM_TOKEN,
       timeoutMs: env.UPSTREAM_TIMEOUT_MS,
+      maxAttempts: env.UPSTREAM_MAX_ATTEMPTS,
+      retryBaseDelayMs: env.UPSTREAM_RETRY_BASE_MS,
+      retryMaxDelayMs: env.UPSTREAM_RETRY_MAX_MS,
+      breakerThreshold: env.UPSTREAM_BREAKER_THRESHOLD,
+      breakerCooldownMs: env.UPSTREAM_BREAKER_COOLDOWN_MS,
     },
-    sandbox: { port: env.SANDBOX_PORT, token: env.SANDBOX_TOKEN },
+    sandbox: { port: env.SANDBOX_PORT, token: env.SANDBOX_TOKEN, faults: env.SANDBOX_FAULTS },
     pii: { keys: parsePiiKeys(env.PII_KEYS), hmacKey: decodeKey('PII_HMAC_KEY', env.PII_HMAC_KEY, 32) },
     billing: { pricePerChargedCall: env.PRICE_PER_CHARGED_CALL, currency: env.CURRENCY },
     logLevel: env.LOG_LEVEL,

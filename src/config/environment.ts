@@ -45,6 +45,36 @@ export class EnvironmentVariables {
   @Max(120000, { message: 'must be between 100 and 120000' })
   UPSTREAM_TIMEOUT_MS: number = 10000;
 
+  @Transform(toInt)
+  @IsInt({ message: 'must be an integer' })
+  @Min(1, { message: 'must be between 1 and 10' })
+  @Max(10, { message: 'must be between 1 and 10' })
+  UPSTREAM_MAX_ATTEMPTS: number = 3;
+
+  @Transform(toInt)
+  @IsInt({ message: 'must be an integer number of milliseconds' })
+  @Min(1, { message: 'must be between 1 and 60000' })
+  @Max(60000, { message: 'must be between 1 and 60000' })
+  UPSTREAM_RETRY_BASE_MS: number = 200;
+
+  @Transform(toInt)
+  @IsInt({ message: 'must be an integer number of milliseconds' })
+  @Min(1, { message: 'must be between 1 and 300000' })
+  @Max(300000, { message: 'must be between 1 and 300000' })
+  UPSTREAM_RETRY_MAX_MS: number = 2000;
+
+  @Transform(toInt)
+  @IsInt({ message: 'must be an integer' })
+  @Min(1, { message: 'must be between 1 and 1000' })
+  @Max(1000, { message: 'must be between 1 and 1000' })
+  UPSTREAM_BREAKER_THRESHOLD: number = 5;
+
+  @Transform(toInt)
+  @IsInt({ message: 'must be an integer number of milliseconds' })
+  @Min(100, { message: 'must be between 100 and 3600000' })
+  @Max(3600000, { message: 'must be between 100 and 3600000' })
+  UPSTREAM_BREAKER_COOLDOWN_MS: number = 30000;
+
   @Transform(emptyToUndefined)
   @IsOptional()
   @Matches(/^[A-Za-z0-9_-]{1,32}:[A-Za-z0-9+/=_-]+(,[A-Za-z0-9_-]{1,32}:[A-Za-z0-9+/=_-]+)*$/, {
@@ -79,6 +109,13 @@ export class EnvironmentVariables {
   @IsOptional()
   @IsString()
   SANDBOX_TOKEN?: string;
+
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Matches(/^\s*[a-z_]+(=[0-9.]+)?\s*(,\s*[a-z_]+(=[0-9.]+)?\s*)*$/, {
+    message: 'must be a comma-separated list such as "latency=50,http500=0.05"',
+  })
+  SANDBOX_FAULTS?: string;
 
   @IsString()
   @MinLength(1)
