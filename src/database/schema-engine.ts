@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { PrismaPg } from '@prisma/adapter-pg';
-import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils';
+import { bindMigrationAwareSqlAdapterFactory, ColumnTypeEnum } from '@prisma/driver-adapter-utils';
 import pg from 'pg';
 import { parseIntoClientConfig } from 'pg-connection-string';
 import type { SchemaEngine } from '@prisma/schema-engine-wasm';
@@ -60,37 +60,41 @@ function loadBindings(): Promise<WasmBindings> {
   return bindingsPromise;
 }
 
-/** Catalog queries return PostgreSQL's internal "char" type (OID 18), which the adapter cannot decode. */
-class CharAsTextClient extends pg.Client {
-  override query(...args: unknown[]): never {
-    const fix = <T>(result: T): T => {
-      const results = Array.isArray(result) ? result : [result];
-      for (const r of results as Array<{ fields?: Array<{ dataTypeID: number }> } | undefined>) {
-        for (const field of r?.fields ?? []) if (field.dataTypeID === 18) field.dataTypeID = 25;
-      }
-      return result;
-    };
-    const last = args[args.length - 1];
-    if (typeof last === 'function') {
-      args[args.length - 1] = (err: unknown, res: unknown) =>
-        (last as (e: unknown, r: unknown) => void)(err, err ? res : fix(res));
-    }
-    const ret = (super.query as (...a: unknown[]) => unknown)(...args);
-    if (ret && typeof (ret as Promise<unknown>).then === 'function') {
-      return (ret as Promise<unknown>).then(fix) as never;
-    }
-    return ret as never;
-  }
-}
-
 type PgAdapter = Awaited<ReturnType<PrismaPg['connect']>>;
 
+type PgResult = { fields: Array<{ dataTypeID: number }>; rows: unknown[][] };
+type QueryRaw = PgAdapter['queryRaw'];
+
+/** PostgreSQL's internal single-byte "char" type (pg_constraint.contype and friends). */
+const PG_CHAR_OID = 18;
+const PG_TEXT_OID = 25;
+
 /**
- * The adapter runs a migration script by splitting it on every ";", which breaks
- * function bodies ($$ … ; … $$). Send the script whole, as one simple-protocol
- * query, as Prisma's native engine does.
+ * Two fixes to the adapter for the schema engine's use:
+ * - Catalog queries return "char" columns, which the adapter cannot type and the
+ *   engine wants as Character: decode them as text, then report them as Character.
+ * - Migration scripts are split on every ";", which breaks function bodies
+ *   ($$ … ; … $$): send a script whole, as one simple-protocol query, as Prisma's
+ *   native engine does.
  */
-function wholeScripts(adapter: PgAdapter): PgAdapter {
+function patchForSchemaEngine(adapter: PgAdapter): PgAdapter {
+  const internals = adapter as unknown as { performIO(q: unknown): Promise<PgResult> };
+  const performIO = internals.performIO.bind(adapter);
+  const queryRaw: QueryRaw = adapter.queryRaw; // unbound: called below with `this` = view
+  adapter.queryRaw = async (query) => {
+    let charColumns: number[] = [];
+    // Run the adapter's own queryRaw with a performIO that retypes "char" as text.
+    const view = Object.create(adapter) as typeof internals;
+    view.performIO = async (q) => {
+      const result = await performIO(q);
+      charColumns = result.fields.flatMap((f, i) => (f.dataTypeID === PG_CHAR_OID ? [i] : []));
+      for (const i of charColumns) result.fields[i].dataTypeID = PG_TEXT_OID;
+      return result;
+    };
+    const result = await (queryRaw as unknown as { call(self: unknown, q: unknown): ReturnType<QueryRaw> }).call(view, query);
+    for (const i of charColumns) result.columnTypes[i] = ColumnTypeEnum.Character;
+    return result;
+  };
   const pool = adapter.underlyingDriver();
   adapter.executeScript = async (script: string) => {
     try {
@@ -113,13 +117,13 @@ class MigrationAdapterFactory extends PrismaPg {
   private readonly pools: pg.Pool[] = [];
 
   constructor(private readonly poolConfig: pg.PoolConfig) {
-    const pool = new pg.Pool({ ...poolConfig, Client: CharAsTextClient, max: 2 });
+    const pool = new pg.Pool({ ...poolConfig, max: 2 });
     super(pool);
     this.pools.push(pool);
   }
 
   override async connect() {
-    return wholeScripts(await super.connect());
+    return patchForSchemaEngine(await super.connect());
   }
 
   override async connectToShadowDb() {
@@ -127,8 +131,8 @@ class MigrationAdapterFactory extends PrismaPg {
     await admin.connect();
     const database = `idgate_shadow_${randomUUID().replaceAll('-', '')}`;
     await admin.query(`CREATE DATABASE "${database}"`);
-    const pool = new pg.Pool({ ...this.poolConfig, database, Client: CharAsTextClient, max: 2 });
-    const adapter = wholeScripts(await new PrismaPg(pool).connect());
+    const pool = new pg.Pool({ ...this.poolConfig, database, max: 2 });
+    const adapter = patchForSchemaEngine(await new PrismaPg(pool).connect());
     const dispose = adapter.dispose.bind(adapter);
     adapter.dispose = async () => {
       await dispose();
