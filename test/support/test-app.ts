@@ -57,9 +57,12 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-/** Boots the real app (same factory as `npm start`) on a fresh database of its own. */
-export async function startTestApp(overrides: DeepPartial<AppConfig> = {}): Promise<TestApp> {
-  const db = await createTestDatabase();
+/**
+ * Boots the real app (same factory as `npm start`) on a fresh database of its own,
+ * or on `database` when given (it is then not dropped on close).
+ */
+export async function startTestApp(overrides: DeepPartial<AppConfig> = {}, database?: TestDatabase): Promise<TestApp> {
+  const db = database ?? (await createTestDatabase());
   const config = testConfig(db.url, overrides);
   const logs: string[] = [];
   const app = await createApp(config, { logStream: { write: (line: string) => void logs.push(line) } });
@@ -84,7 +87,7 @@ export async function startTestApp(overrides: DeepPartial<AppConfig> = {}): Prom
     },
     async close() {
       await app.close();
-      await db.drop();
+      if (!database) await db.drop();
     },
   };
 }
