@@ -98,7 +98,12 @@ describe('API keys and clients (admin)', () => {
   });
 
   it('pages through clients with an opaque cursor, newest first, without repeats', async () => {
-    for (let i = 0; i < 7; i++) await t.http.post('/v1/clients').set(as(admin)).send({ name: `paged-${i}` }).expect(201);
+    for (let i = 0; i < 7; i++)
+      await t.http
+        .post('/v1/clients')
+        .set(as(admin))
+        .send({ name: `paged-${i}` })
+        .expect(201);
     const seen: string[] = [];
     let cursor: string | null = null;
     do {

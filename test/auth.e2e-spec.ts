@@ -65,7 +65,11 @@ describe('authentication and roles', () => {
       for (const role of ROLES) {
         const res = await call(op, { Authorization: `Bearer ${keys[role]}` });
         if (op.roles.includes(role)) {
-          expect({ where, role, passedGuard: ![401, 403].includes(res.status) }).toEqual({ where, role, passedGuard: true });
+          expect({ where, role, passedGuard: ![401, 403].includes(res.status) }).toEqual({
+            where,
+            role,
+            passedGuard: true,
+          });
         } else {
           expect({ where, role, status: res.status }).toEqual({ where, role, status: 403 });
         }

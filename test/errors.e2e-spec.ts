@@ -10,7 +10,11 @@ describe('errors are RFC 9457 problem+json', () => {
   });
   afterAll(() => t.close());
 
-  const expectProblem = (res: { status: number; headers: Record<string, string>; body: Record<string, unknown>; text: string }, status: number, type: string) => {
+  const expectProblem = (
+    res: { status: number; headers: Record<string, string>; body: Record<string, unknown>; text: string },
+    status: number,
+    type: string,
+  ) => {
     expect(res.status).toBe(status);
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(res.body).toMatchObject({ type: `urn:idgate:problem:${type}`, status, title: expect.any(String) });
@@ -26,7 +30,10 @@ describe('errors are RFC 9457 problem+json', () => {
   });
 
   it('unknown fields are refused, by name', async () => {
-    const res = await t.http.post('/v1/clients').set('Authorization', `Bearer ${admin}`).send({ name: 'ok', admin: true });
+    const res = await t.http
+      .post('/v1/clients')
+      .set('Authorization', `Bearer ${admin}`)
+      .send({ name: 'ok', admin: true });
     expectProblem(res, 400, 'validation');
     expect(res.body.errors).toEqual([{ field: 'admin', message: 'property admin should not exist' }]);
   });

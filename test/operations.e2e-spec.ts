@@ -11,9 +11,16 @@ describe('operations: logs and API docs', () => {
   afterAll(() => t.close());
 
   it('writes JSON log lines with a request id and never the API key', async () => {
-    const res = await t.http.get('/v1/clients').set('Authorization', `Bearer ${admin}`).set('X-Request-Id', 'ops-req-1').expect(200);
+    const res = await t.http
+      .get('/v1/clients')
+      .set('Authorization', `Bearer ${admin}`)
+      .set('X-Request-Id', 'ops-req-1')
+      .expect(200);
     await t.http.get('/v1/clients').set('X-API-Key', admin).expect(200);
-    await t.http.get('/v1/clients').set('Authorization', `Bearer idg_test_${'Z'.repeat(40)}`).expect(401);
+    await t.http
+      .get('/v1/clients')
+      .set('Authorization', `Bearer idg_test_${'Z'.repeat(40)}`)
+      .expect(401);
     expect(res.headers['x-request-id']).toBe('ops-req-1');
 
     const lines = t.logs.map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -36,7 +43,9 @@ describe('operations: logs and API docs', () => {
     });
     const undescribed: string[] = [];
     for (const [schemaName, schema] of Object.entries<Record<string, unknown>>(doc.components.schemas)) {
-      for (const [prop, spec] of Object.entries<Record<string, unknown>>((schema.properties as Record<string, Record<string, unknown>>) ?? {})) {
+      for (const [prop, spec] of Object.entries<Record<string, unknown>>(
+        (schema.properties as Record<string, Record<string, unknown>>) ?? {},
+      )) {
         if (!spec.description) undescribed.push(`${schemaName}.${prop}`);
       }
     }

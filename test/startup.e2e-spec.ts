@@ -27,7 +27,11 @@ describe('npm start on a fresh machine (embedded PostgreSQL)', () => {
     expect(first.stdout()).toMatch(/docs: +http:\/\/\S+\/docs/);
 
     await request(url).get('/health/ready').expect(200);
-    await request(url).post('/v1/clients').set('Authorization', `Bearer ${key}`).send({ name: 'survives-restart' }).expect(201);
+    await request(url)
+      .post('/v1/clients')
+      .set('Authorization', `Bearer ${key}`)
+      .send({ name: 'survives-restart' })
+      .expect(201);
 
     first.child.kill('SIGTERM');
     expect(await first.exit).toBe(0);
@@ -74,7 +78,10 @@ describe('CLI against DATABASE_URL', () => {
   const env = () => ({ DATABASE_URL: db.url, ...piiEnv });
 
   it('creates a client key with --json, lists it without the secret, and revokes it', async () => {
-    const created = await runCli(['keys', 'create', '--role', 'client', '--name', 'pos terminal', '--client', 'acme', '--json'], env());
+    const created = await runCli(
+      ['keys', 'create', '--role', 'client', '--name', 'pos terminal', '--client', 'acme', '--json'],
+      env(),
+    );
     expect(created.code).toBe(0);
     const lines = created.stdout.trim().split('\n');
     const result = JSON.parse(lines[lines.length - 1]);
@@ -99,9 +106,14 @@ describe('CLI against DATABASE_URL', () => {
     expect(listed.code).toBe(0);
     expect(listed.stdout).not.toContain(result.key);
     const items = JSON.parse(listed.stdout.trim().split('\n').pop()!).items;
-    expect(items).toEqual(expect.arrayContaining([expect.objectContaining({ id: result.id, prefix: result.prefix, client: 'acme' })]));
+    expect(items).toEqual(
+      expect.arrayContaining([expect.objectContaining({ id: result.id, prefix: result.prefix, client: 'acme' })]),
+    );
 
-    const again = await runCli(['keys', 'create', '--role', 'client', '--name', 'second', '--client', 'acme', '--json'], env());
+    const again = await runCli(
+      ['keys', 'create', '--role', 'client', '--name', 'second', '--client', 'acme', '--json'],
+      env(),
+    );
     expect(JSON.parse(again.stdout.trim().split('\n').pop()!).client).toBe('acme');
 
     const revoked = await runCli(['keys', 'revoke', result.id, '--json'], env());

@@ -59,7 +59,9 @@ describe('environment', () => {
     const env = readEnvironment({ DATABASE_URL: 'postgresql://h/db' });
     expect(() => buildAppConfig(env, 'postgresql://h/db', false)).toThrow(/PII_KEYS is required/);
     const short = readEnvironment({ PII_KEYS: `k1:${randomBytes(16).toString('base64')}`, PII_HMAC_KEY: key() });
-    expect(() => buildAppConfig(short, 'postgresql://h/db', false)).toThrow(/PII_KEYS must hold base64 keys of 32 bytes/);
+    expect(() => buildAppConfig(short, 'postgresql://h/db', false)).toThrow(
+      /PII_KEYS must hold base64 keys of 32 bytes/,
+    );
     const good = readEnvironment({ PII_KEYS: `old:${key()},new:${key()}`, PII_HMAC_KEY: key() });
     const config = buildAppConfig(good, 'postgresql://h/db', false);
     expect(config.pii.keys.map((k) => k.id)).toEqual(['old', 'new']);

@@ -91,7 +91,10 @@ function patchForSchemaEngine(adapter: PgAdapter): PgAdapter {
       for (const i of charColumns) result.fields[i].dataTypeID = PG_TEXT_OID;
       return result;
     };
-    const result = await (queryRaw as unknown as { call(self: unknown, q: unknown): ReturnType<QueryRaw> }).call(view, query);
+    const result = await (queryRaw as unknown as { call(self: unknown, q: unknown): ReturnType<QueryRaw> }).call(
+      view,
+      query,
+    );
     for (const i of charColumns) result.columnTypes[i] = ColumnTypeEnum.Character;
     return result;
   };
