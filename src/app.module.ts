@@ -8,6 +8,7 @@ import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
+import { UpstreamModule } from './upstream/upstream.module';
 
 export interface AppModuleOptions {
   /** Where JSON log lines go (tests capture them); stdout by default. */
@@ -32,6 +33,7 @@ export class AppModule implements NestModule {
         DatabaseModule,
         AuthModule,
         HealthModule,
+        UpstreamModule,
       ],
     };
   }

@@ -2,6 +2,7 @@ import { createApp } from './app.factory';
 import { ApiKeysService } from './auth/api-keys.service';
 import { prepareRuntime } from './bootstrap';
 import { ConfigError } from './config/environment';
+import { startInProcessSandbox } from './upstream/sandbox/in-process';
 
 /*
  * `npm start`: validate config, start or find the database, migrate, serve.
@@ -10,7 +11,11 @@ import { ConfigError } from './config/environment';
  */
 async function main(): Promise<void> {
   const runtime = await prepareRuntime(process.env, { adoptOrphanDatabase: true });
-  const { config } = runtime;
+  // No UPSTREAM_TOKEN: the built-in sandbox answers, on a loopback port.
+  const { config, sandbox } = await startInProcessSandbox(runtime.config).catch(async (err: unknown) => {
+    await runtime.stop();
+    throw err;
+  });
   const app = await createApp(config);
 
   let stopping = false;
@@ -20,6 +25,7 @@ async function main(): Promise<void> {
     process.stdout.write(`idgate: ${signal} received, shutting down\n`);
     try {
       await app.close();
+      await sandbox?.close();
     } finally {
       await runtime.stop();
       process.exit(0);
@@ -35,6 +41,9 @@ async function main(): Promise<void> {
     `idgate listening on ${url}`,
     `  database: ${config.embeddedDatabase ? `embedded PostgreSQL (data in ${config.dataDir}/)` : 'DATABASE_URL'}`,
     `  docs:     ${url}/docs (OpenAPI JSON at ${url}/docs-json)`,
+    sandbox
+      ? `  upstream: SANDBOX at ${sandbox.url} (no UPSTREAM_TOKEN): results are SIMULATED, nothing is charged`
+      : `  upstream: ${config.upstream.baseUrl}`,
   ];
   if (runtime.appliedMigrations.length) lines.push(`  migrations applied: ${runtime.appliedMigrations.join(', ')}`);
   if (bootstrapKey) {

@@ -42,7 +42,7 @@ export class HealthController {
   }
 
   @Get('ready')
-  @Public('Readiness: the database answers (503 otherwise)')
+  @Public('Readiness: the database answers and the upstream circuit is not open (503 otherwise)')
   @HttpCode(HttpStatus.OK)
   @ApiOkResponse({ type: ReadinessDto })
   @ApiServiceUnavailableResponse({ type: ReadinessDto })

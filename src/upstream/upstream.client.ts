@@ -1,0 +1,211 @@
+import http from 'node:http';
+import https from 'node:https';
+import { performance } from 'node:perf_hooks';
+import { HttpService } from '@nestjs/axios';
+import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { AxiosRequestConfig } from 'axios';
+import { ExponentialBackoff, handleWhenResult, retry, RetryPolicy } from 'cockatiel';
+import { firstValueFrom } from 'rxjs';
+import { AppConfig } from '../config/app-config';
+import { CircuitOpenError, CircuitView, UpstreamCircuit } from './upstream-circuit';
+import { AttemptOutcome, interpretResponse, interpretTransportError, ResponseHeaders } from './upstream-response';
+import { UpstreamMetrics } from './upstream.metrics';
+import { UpstreamOutcome, UpstreamVerifyRequest, VerifyOptions } from './upstream.types';
+
+export const UPSTREAM_VERIFY_PATH = '/identity/idcard/ocr';
+/** Bodies are a few hundred bytes; anything far larger is not the documented answer. */
+const MAX_RESPONSE_BYTES = 256 * 1024;
+/** Token sent to the built-in sandbox when no SANDBOX_TOKEN is configured (it accepts any). */
+const DEFAULT_SANDBOX_TOKEN = 'sandbox';
+
+/**
+ * Why an attempt may be retried, or null if it must not be. Only outcomes that prove the
+ * upstream did not charge qualify (SPEC §4.3): nothing was sent (connection refused,
+ * unreachable), a 429, or the non-charged codes -4 (database exception) and -6 (upgrading).
+ * A timeout, reset, 5xx or unreadable answer may have been charged: never retried.
+ */
+export function retryCause(outcome: AttemptOutcome): string | null {
+  switch (outcome.kind) {
+    case 'unsent':
+      return outcome.reason === 'circuit_open' ? null : outcome.reason;
+    case 'rejected':
+      return outcome.httpStatus === 429 ? 'http_429' : null;
+    case 'answered':
+      return outcome.result === '-4' || outcome.result === '-6' ? `result_${outcome.result}` : null;
+    case 'indeterminate':
+      return null;
+  }
+}
+
+/** The documented body: only the fields the caller gave, in the documented order. */
+export function upstreamBody(request: UpstreamVerifyRequest): Record<string, unknown> {
+  const body: Record<string, unknown> = {};
+  if (request.name !== undefined) body.name = request.name;
+  if (request.id_card !== undefined) body.id_card = request.id_card;
+  if (request.image_url !== undefined) body.image_url = request.image_url;
+  if (request.encryption !== undefined) body.encryption = request.encryption;
+  return body;
+}
+
+/**
+ * The one way idgate calls the paid upstream. `verify` never throws: it returns an
+ * outcome that says whether the call was answered (and charged or not), rejected (not
+ * charged), indeterminate (may have been charged) or never sent (not charged).
+ */
+@Injectable()
+export class UpstreamClient implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger(UpstreamClient.name);
+  // Keep-alive: a verification should not pay for a TCP (and TLS) handshake each time.
+  private readonly httpAgent = new http.Agent({ keepAlive: true });
+  private readonly httpsAgent = new https.Agent({ keepAlive: true });
+  private readonly retryPolicy: RetryPolicy;
+  private readonly url: string;
+  private readonly token: string;
+  /** True when the upstream is the built-in sandbox: results are simulated and nothing is charged. */
+  readonly simulated: boolean;
+
+  constructor(
+    private readonly http: HttpService,
+    private readonly config: AppConfig,
+    private readonly circuit: UpstreamCircuit,
+    private readonly metrics: UpstreamMetrics,
+  ) {
+    const upstream = config.upstream;
+    this.url = `${upstream.baseUrl.replace(/\/+$/, '')}${UPSTREAM_VERIFY_PATH}`;
+    this.simulated = upstream.token === undefined;
+    this.token = upstream.token ?? config.sandbox.token ?? DEFAULT_SANDBOX_TOKEN;
+    this.retryPolicy = retry(
+      handleWhenResult((r) => retryCause(r as AttemptOutcome) !== null),
+      {
+        maxAttempts: upstream.maxAttempts - 1, // cockatiel counts retries, not attempts
+        // Exponential with decorrelated jitter (cockatiel's default generator).
+        backoff: new ExponentialBackoff({
+          initialDelay: upstream.retryBaseDelayMs,
+          maxDelay: upstream.retryMaxDelayMs,
+        }),
+      },
+    );
+    this.retryPolicy.onRetry((event) => {
+      if ('value' in event) this.metrics.recordRetry(retryCause(event.value as AttemptOutcome) ?? 'other');
+    });
+  }
+
+  onModuleInit(): void {
+    if (this.simulated) {
+      this.logger.warn(
+        `No UPSTREAM_TOKEN: verifications go to the sandbox upstream at ${this.config.upstream.baseUrl}; ` +
+          'results are SIMULATED and nothing is charged',
+      );
+    }
+  }
+
+  /** The circuit breaker's state, for readiness and for answering 503 + Retry-After. */
+  circuitState(): CircuitView {
+    return this.circuit.view();
+  }
+
+  async verify(request: UpstreamVerifyRequest, options: VerifyOptions = {}): Promise<UpstreamOutcome> {
+    const started = performance.now();
+    const body = upstreamBody(request);
+    let attempts = 0;
+    let last: AttemptOutcome | undefined;
+    let outcome: AttemptOutcome;
+    try {
+      outcome = await this.retryPolicy.execute(() =>
+        this.circuit.execute(async () => {
+          attempts++;
+          last = await this.attempt(body, options);
+          return last;
+        }),
+      );
+    } catch (err) {
+      if (err instanceof CircuitOpenError) {
+        // A retry refused by the breaker leaves the previous, not-charged answer standing.
+        outcome = last ?? {
+          kind: 'unsent',
+          reason: 'circuit_open',
+          retryAfterSeconds: this.circuit.view().retryAfterSeconds ?? 1,
+        };
+      } else {
+        // Not expected (attempt() catches everything); if a request may have gone out, say so.
+        this.logger.error(`Upstream call failed unexpectedly: ${(err as Error).name}`);
+        outcome = {
+          kind: 'indeterminate',
+          reason: 'transport_error',
+          httpStatus: null,
+          errorCode: null,
+          traceId: null,
+        };
+      }
+    }
+    const final = { ...outcome, attempts, durationMs: Math.round(performance.now() - started) } as UpstreamOutcome;
+    this.metrics.recordOutcome(final);
+    this.logOutcome(final);
+    return final;
+  }
+
+  /** One HTTP request. Never throws. */
+  private async attempt(body: Record<string, unknown>, options: VerifyOptions): Promise<AttemptOutcome> {
+    this.metrics.recordAttempt();
+    const timeoutMs = this.config.upstream.timeoutMs;
+    const headers: Record<string, string> = {
+      accept: 'application/json',
+      authorization: `Bearer ${this.token}`,
+      'content-type': 'application/json',
+    };
+    if (this.simulated && options.sandboxFault) headers['x-sandbox-fault'] = options.sandboxFault;
+    const request: AxiosRequestConfig = {
+      headers,
+      // axios' own timeout is an idle timeout on the socket; the signal is the hard deadline.
+      timeout: timeoutMs,
+      signal: AbortSignal.timeout(timeoutMs),
+      responseType: 'text',
+      transformResponse: [(data: unknown) => data],
+      validateStatus: () => true,
+      maxRedirects: 0,
+      maxContentLength: MAX_RESPONSE_BYTES,
+      httpAgent: this.httpAgent,
+      httpsAgent: this.httpsAgent,
+    };
+    try {
+      const response = await firstValueFrom(this.http.post<string>(this.url, JSON.stringify(body), request));
+      const text = typeof response.data === 'string' ? response.data : '';
+      return interpretResponse(response.status, response.headers as ResponseHeaders, text);
+    } catch (err) {
+      return interpretTransportError(err);
+    }
+  }
+
+  /** Outcome codes and trace ids only: never names, numbers, tokens or the upstream's messages. */
+  private logOutcome(outcome: UpstreamOutcome): void {
+    const common = `attempts=${outcome.attempts} duration_ms=${outcome.durationMs}`;
+    switch (outcome.kind) {
+      case 'answered':
+        this.logger.debug(`Upstream answered result=${outcome.result} trace_id=${outcome.traceId} ${common}`);
+        break;
+      case 'rejected': {
+        const line = `Upstream rejected status=${outcome.httpStatus} code=${outcome.errorCode} trace_id=${outcome.traceId} ${common}`;
+        // 401/402/403 mean our token or account is wrong: an operator must act.
+        if (outcome.httpStatus === 429 || outcome.httpStatus === 400) this.logger.warn(line);
+        else this.logger.error(line);
+        break;
+      }
+      case 'indeterminate':
+        this.logger.warn(
+          `Upstream outcome unknown (charge unknown) reason=${outcome.reason} status=${outcome.httpStatus} ` +
+            `trace_id=${outcome.traceId} ${common}`,
+        );
+        break;
+      case 'unsent':
+        this.logger.warn(`Upstream not called reason=${outcome.reason} ${common}`);
+        break;
+    }
+  }
+
+  onApplicationShutdown(): void {
+    // Idle keep-alive sockets only: a call still in flight must be allowed to finish.
+    for (const agent of [this.httpAgent, this.httpsAgent]) {
+      for (const sockets of Object.values(agent.freeSockets)) for (const socket of sockets ?? []) socket.destroy();
+    }
+  }
+}
