@@ -107,7 +107,7 @@ describe('API keys and clients (admin)', () => {
     const seen: string[] = [];
     let cursor: string | null = null;
     do {
-      const res = await t.http
+      const res: { body: { items: Array<{ name: string }>; next_cursor: string | null } } = await t.http
         .get('/v1/clients')
         .query({ limit: 3, ...(cursor ? { cursor } : {}) })
         .set(as(admin))
