@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import { LoggerService } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { AppConfig } from '../../src/config/app-config';
@@ -5,6 +6,7 @@ import { ConfigModule } from '../../src/config/config.module';
 import { UpstreamCircuit } from '../../src/upstream/upstream-circuit';
 import { UpstreamClient } from '../../src/upstream/upstream.client';
 import { UpstreamMetrics } from '../../src/upstream/upstream.metrics';
+import { UpstreamModule } from '../../src/upstream/upstream.module';
 import { testConfig } from '../support/test-app';
 
 /** Collects every log line so tests can check what was (not) logged. */
@@ -40,8 +42,6 @@ export async function createUpstreamClient(
   upstream: Partial<AppConfig['upstream']>,
   sandbox: Partial<AppConfig['sandbox']> = {},
 ): Promise<ClientUnderTest> {
-  // Imported lazily so the module graph (and Nest's ESM packages) loads once per suite.
-  const { UpstreamModule } = await import('../../src/upstream/upstream.module');
   const config = testConfig('postgresql://unused', {
     upstream: { maxAttempts: 3, retryBaseDelayMs: 5, retryMaxDelayMs: 20, breakerThreshold: 1000, ...upstream },
     sandbox,
@@ -62,9 +62,8 @@ export async function createUpstreamClient(
 
 /** A port nothing listens on: bind one, note it, close it. */
 export async function closedPort(): Promise<number> {
-  const net = await import('node:net');
   return new Promise((resolve, reject) => {
-    const server = net.createServer();
+    const server = createServer();
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const { port } = server.address() as { port: number };
