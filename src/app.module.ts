@@ -1,6 +1,7 @@
 import { DynamicModule, MiddlewareConsumer, Module, NestModule } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
+import { AuditModule } from './audit/audit.module';
 import { AuthModule } from './auth/auth.module';
 import { jsonBodyParser } from './common/body-parsers';
 import { loggerParams } from './common/logging';
@@ -31,6 +32,7 @@ export class AppModule implements NestModule {
         ConfigModule.forRoot(config),
         LoggerModule.forRoot(loggerParams(config.logLevel, options.logStream)),
         DatabaseModule,
+        AuditModule,
         AuthModule,
         HealthModule,
         UpstreamModule,

@@ -70,6 +70,7 @@ describe('CLI against DATABASE_URL', () => {
   const piiEnv = {
     PII_KEYS: `k1:${randomBytes(32).toString('base64')}`,
     PII_HMAC_KEY: randomBytes(32).toString('base64'),
+    AUDIT_SIGNING_KEY: randomBytes(32).toString('base64'),
   };
   beforeAll(async () => {
     db = await createTestDatabase();

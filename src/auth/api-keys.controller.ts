@@ -1,5 +1,7 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { CurrentAuditContext } from '../audit/audit-context.decorator';
+import type { AuditContext } from '../audit/audit-vocabulary';
 import { PageQueryDto } from '../common/pagination';
 import { uuidParam } from '../common/params';
 import { ApiKeysService } from './api-keys.service';
@@ -14,8 +16,11 @@ export class ApiKeysController {
   @Post()
   @Authenticated({ roles: ['admin'], summary: 'Create an API key (the key is shown once)' })
   @ApiCreatedResponse({ type: IssuedApiKeyDto })
-  async create(@Body() body: CreateApiKeyDto): Promise<IssuedApiKeyDto> {
-    const issued = await this.apiKeys.createKey({ role: body.role, name: body.name.trim(), clientId: body.client_id });
+  async create(@Body() body: CreateApiKeyDto, @CurrentAuditContext() context: AuditContext): Promise<IssuedApiKeyDto> {
+    const issued = await this.apiKeys.createKey(
+      { role: body.role, name: body.name.trim(), clientId: body.client_id },
+      context,
+    );
     return IssuedApiKeyDto.fromIssued(issued);
   }
 
@@ -32,7 +37,10 @@ export class ApiKeysController {
   @Authenticated({ roles: ['admin'], summary: 'Revoke an API key (it stops working at once)' })
   @ApiOkResponse({ type: ApiKeyDto })
   @ApiNotFoundResponse({ description: 'No key with that id.' })
-  async revoke(@Param('id', uuidParam('id')) id: string): Promise<ApiKeyDto> {
-    return ApiKeyDto.from(await this.apiKeys.revokeKey(id));
+  async revoke(
+    @Param('id', uuidParam('id')) id: string,
+    @CurrentAuditContext() context: AuditContext,
+  ): Promise<ApiKeyDto> {
+    return ApiKeyDto.from(await this.apiKeys.revokeKey(id, context));
   }
 }

@@ -1,4 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { AuditService } from '../audit/audit.service';
+import { AuditContext, SYSTEM_BOOTSTRAP } from '../audit/audit-vocabulary';
 import { AppConfig } from '../config/app-config';
 import { PrismaService } from '../database/prisma.service';
 import { Page, decodeIdCursor, toPage } from '../common/pagination';
@@ -59,13 +61,23 @@ export class ApiKeysService {
   constructor(
     private readonly prisma: PrismaService,
     private readonly clients: ClientsService,
+    private readonly audit: AuditService,
     config: AppConfig,
   ) {
     // Keys issued while idgate talks to the sandbox upstream say so in their prefix.
     this.environment = config.upstream.token ? 'live' : 'test';
   }
 
-  async createKey(input: NewApiKey, tx: Prisma.TransactionClient = this.prisma): Promise<IssuedApiKey> {
+  /** Creates a key and audits it (`api_key.created`) in one transaction. */
+  async createKey(input: NewApiKey, context: AuditContext): Promise<IssuedApiKey> {
+    return this.prisma.$transaction((tx) => this.createKeyIn(tx, input, context));
+  }
+
+  private async createKeyIn(
+    tx: Prisma.TransactionClient,
+    input: NewApiKey,
+    context: AuditContext,
+  ): Promise<IssuedApiKey> {
     if (input.role === 'client' && !input.clientId) {
       throw validationProblem([{ field: 'client_id', message: 'is required for a key with role client' }]);
     }
@@ -86,6 +98,11 @@ export class ApiKeysService {
       },
       include: { client: true },
     });
+    await this.audit.record(tx, context, {
+      action: 'api_key.created',
+      target: { type: 'api_key', id: row.id },
+      details: { key_prefix: row.prefix, role: row.role, label: row.name, client_id: row.clientId },
+    });
     return { ...toInfo(row), key: secret.key };
   }
 
@@ -100,16 +117,23 @@ export class ApiKeysService {
     return toPage(rows, limit, toInfo, (r) => [r.id]);
   }
 
-  /** Revokes a key; revoking an already revoked key is a no-op that returns it. */
-  async revokeKey(id: string): Promise<ApiKeyInfo> {
-    const existing = await this.prisma.apiKey.findUnique({ where: { id } });
-    if (!existing) throw new ProblemException('not-found', 'No API key with that id.');
-    const row = await this.prisma.apiKey.update({
-      where: { id },
-      data: { revokedAt: existing.revokedAt ?? new Date() },
-      include: { client: true },
+  /** Revokes a key and audits it (`api_key.revoked`); revoking an already revoked key changes nothing and says so. */
+  async revokeKey(id: string, context: AuditContext): Promise<ApiKeyInfo> {
+    return this.prisma.$transaction(async (tx) => {
+      const existing = await tx.apiKey.findUnique({ where: { id } });
+      if (!existing) throw new ProblemException('not-found', 'No API key with that id.');
+      const row = await tx.apiKey.update({
+        where: { id },
+        data: { revokedAt: existing.revokedAt ?? new Date() },
+        include: { client: true },
+      });
+      await this.audit.record(tx, context, {
+        action: 'api_key.revoked',
+        target: { type: 'api_key', id: row.id },
+        details: { key_prefix: row.prefix, role: row.role, already_revoked: existing.revokedAt !== null },
+      });
+      return toInfo(row);
     });
-    return toInfo(row);
   }
 
   /** The principal behind a presented key, or null when the key is unknown or revoked. */
@@ -135,12 +159,12 @@ export class ApiKeysService {
    * On the very first start, issues an admin key so someone can log in. Runs
    * under an advisory lock so two instances starting together issue one key.
    */
-  async issueBootstrapAdminKeyOnce(): Promise<IssuedApiKey | null> {
+  async issueBootstrapAdminKeyOnce(context: AuditContext = SYSTEM_BOOTSTRAP): Promise<IssuedApiKey | null> {
     return this.prisma.$transaction(async (tx) => {
       await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('idgate.bootstrap_admin_key'))`;
       if (await tx.systemFlag.findUnique({ where: { name: BOOTSTRAP_FLAG } })) return null;
       await tx.systemFlag.create({ data: { name: BOOTSTRAP_FLAG } });
-      return this.createKey({ role: 'admin', name: 'bootstrap admin' }, tx);
+      return this.createKeyIn(tx, { role: 'admin', name: 'bootstrap admin' }, context);
     });
   }
 }

@@ -1,5 +1,7 @@
 import { Body, Controller, Get, Post, Query } from '@nestjs/common';
 import { ApiConflictResponse, ApiCreatedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { CurrentAuditContext } from '../audit/audit-context.decorator';
+import type { AuditContext } from '../audit/audit-vocabulary';
 import { PageQueryDto } from '../common/pagination';
 import { Authenticated } from './authenticated.decorator';
 import { ClientsService } from './clients.service';
@@ -14,8 +16,8 @@ export class ClientsController {
   @Authenticated({ roles: ['admin'], summary: 'Register a client app' })
   @ApiCreatedResponse({ type: ClientDto })
   @ApiConflictResponse({ description: 'A client with that name exists.' })
-  async create(@Body() body: CreateClientDto): Promise<ClientDto> {
-    return ClientDto.from(await this.clients.createClient(body.name.trim()));
+  async create(@Body() body: CreateClientDto, @CurrentAuditContext() context: AuditContext): Promise<ClientDto> {
+    return ClientDto.from(await this.clients.createClient(body.name.trim(), context));
   }
 
   @Get()

@@ -1,5 +1,8 @@
 import { Injectable } from '@nestjs/common';
+import { AuditService } from '../audit/audit.service';
+import { AuditContext } from '../audit/audit-vocabulary';
 import { PrismaService } from '../database/prisma.service';
+import { Prisma } from '../generated/prisma/client';
 import { Page, decodeIdCursor, toPage } from '../common/pagination';
 import { ProblemException } from '../common/problem';
 
@@ -12,17 +15,47 @@ export interface ClientApp {
 
 @Injectable()
 export class ClientsService {
-  constructor(private readonly prisma: PrismaService) {}
+  constructor(
+    private readonly prisma: PrismaService,
+    private readonly audit: AuditService,
+  ) {}
 
-  async createClient(name: string): Promise<ClientApp> {
+  /** Registers a client app and audits it (`client.created`) in one transaction. */
+  async createClient(name: string, context: AuditContext): Promise<ClientApp> {
     const existing = await this.prisma.client.findUnique({ where: { name } });
     if (existing) throw new ProblemException('conflict', `A client named "${name}" already exists.`);
-    return this.prisma.client.create({ data: { name } });
+    try {
+      return await this.createAudited(name, context);
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new ProblemException('conflict', `A client named "${name}" already exists.`);
+      throw err;
+    }
   }
 
-  /** For the CLI's `--client NAME`: the client of that name, created if new. */
-  async findOrCreateClient(name: string): Promise<ClientApp> {
-    return this.prisma.client.upsert({ where: { name }, create: { name }, update: {} });
+  /** For the CLI's `--client NAME`: the client of that name, created (and audited) if new. */
+  async findOrCreateClient(name: string, context: AuditContext): Promise<ClientApp> {
+    const existing = await this.prisma.client.findUnique({ where: { name } });
+    if (existing) return existing;
+    try {
+      return await this.createAudited(name, context);
+    } catch (err) {
+      // Created by someone else in the meantime: that one is the client.
+      const raced = isUniqueViolation(err) ? await this.prisma.client.findUnique({ where: { name } }) : null;
+      if (raced) return raced;
+      throw err;
+    }
+  }
+
+  private createAudited(name: string, context: AuditContext): Promise<ClientApp> {
+    return this.prisma.$transaction(async (tx) => {
+      const client = await tx.client.create({ data: { name } });
+      await this.audit.record(tx, context, {
+        action: 'client.created',
+        target: { type: 'client', id: client.id },
+        details: { client_name: client.name },
+      });
+      return client;
+    });
   }
 
   async findClient(id: string): Promise<ClientApp | null> {
@@ -43,4 +76,8 @@ export class ClientsService {
       (r) => [r.id],
     );
   }
+}
+
+function isUniqueViolation(err: unknown): boolean {
+  return err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002';
 }

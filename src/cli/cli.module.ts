@@ -1,6 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import pino from 'pino';
+import { AuditModule } from '../audit/audit.module';
 import { AuthModule } from '../auth/auth.module';
 import { loggerParams } from '../common/logging';
 import { AppConfig } from '../config/app-config';
@@ -17,6 +18,7 @@ export class CliModule {
         ConfigModule.forRoot(config),
         LoggerModule.forRoot(loggerParams('warn', pino.destination(2))),
         DatabaseModule,
+        AuditModule,
         AuthModule,
       ],
     };

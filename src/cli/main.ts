@@ -3,6 +3,13 @@ import { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Command, CommanderError, Option } from 'commander';
 import { Logger } from 'nestjs-pino';
+import { createReadStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { AuditService } from '../audit/audit.service';
+import { SYSTEM_CLI } from '../audit/audit-vocabulary';
+import { publicKeyFromPem, publicKeyId } from '../audit/checkpoint';
+import { ExportVerification, ExportVerifier } from '../audit/export-format';
 import { ApiKeysService } from '../auth/api-keys.service';
 import { ClientsService } from '../auth/clients.service';
 import { ROLES, Role } from '../auth/roles';
@@ -56,10 +63,12 @@ export function buildCli(): Command {
     .option('--json', 'print one JSON object on the last line')
     .action(async (opts: { role: Role; name: string; client?: string; json?: boolean }) => {
       await withServices(async (ctx) => {
-        const client = opts.client ? await ctx.get(ClientsService).findOrCreateClient(opts.client.trim()) : undefined;
+        const client = opts.client
+          ? await ctx.get(ClientsService).findOrCreateClient(opts.client.trim(), SYSTEM_CLI)
+          : undefined;
         const issued = await ctx
           .get(ApiKeysService)
-          .createKey({ role: opts.role, name: opts.name.trim(), clientId: client?.id });
+          .createKey({ role: opts.role, name: opts.name.trim(), clientId: client?.id }, SYSTEM_CLI);
         const result = {
           id: issued.id,
           key: issued.key,
@@ -121,12 +130,56 @@ export function buildCli(): Command {
     .action(async (id: string, opts: { json?: boolean }) => {
       if (!/^[0-9a-f-]{36}$/i.test(id)) throw new CliError('id: must be a key id (UUID) from `keys list`');
       await withServices(async (ctx) => {
-        const key = await ctx.get(ApiKeysService).revokeKey(id);
+        const key = await ctx.get(ApiKeysService).revokeKey(id, SYSTEM_CLI);
         if (opts.json)
           return out(JSON.stringify({ id: key.id, prefix: key.prefix, revoked_at: key.revokedAt?.toISOString() }));
         out(`Revoked ${key.prefix} (${key.name}).`);
       });
     });
+
+  const audit = program.command('audit').description('the audit trail');
+  audit
+    .command('verify')
+    .description(
+      'verify the hash chain and signed checkpoints in the database, or (--file) an NDJSON export offline; exit code 1 when broken',
+    )
+    .option('--file <file>', 'verify this NDJSON export offline (no database needed)')
+    .option('--public-key <pem-file>', 'with --file: the idgate public key (PEM) to check signatures against')
+    .option('--key-id <id>', 'with --file: require the key inside the export to have this id')
+    .option('--from-seq <n>', 'first seq to check', parseSeq)
+    .option('--to-seq <n>', 'last seq to check', parseSeq)
+    .option('--json', 'print one JSON object on the last line')
+    .action(
+      async (opts: {
+        file?: string;
+        publicKey?: string;
+        keyId?: string;
+        fromSeq?: number;
+        toSeq?: number;
+        json?: boolean;
+      }) => {
+        if (opts.file) {
+          const result = await verifyExportFile(opts.file, opts.publicKey, opts.keyId);
+          printExportVerification(result, Boolean(opts.json));
+          if (!result.ok) throw new CliError(`export verification failed${at(result.first_bad_seq)}: ${result.reason}`);
+          return;
+        }
+        await withServices(async (ctx) => {
+          const service = ctx.get(AuditService);
+          // Chain what is committed first, so the check covers it; a broken chain may refuse to seal, which the check then reports.
+          await service.sealNow().catch(() => undefined);
+          const report = await service.verifyChain({ fromSeq: opts.fromSeq, toSeq: opts.toSeq });
+          if (opts.json) out(JSON.stringify(report));
+          else if (report.ok) {
+            out(
+              `Audit chain OK: ${report.checked} entries (seq ${report.from_seq}–${report.to_seq}), ${report.checkpoints_verified} signed checkpoints verified.`,
+            );
+          } else out(`Audit chain BROKEN at seq ${report.first_bad_seq}: ${report.reason}`);
+          if (!report.ok)
+            throw new CliError(`audit chain verification failed${at(report.first_bad_seq)}: ${report.reason}`);
+        });
+      },
+    );
 
   program
     .command('migrate')
@@ -164,6 +217,52 @@ export function buildCli(): Command {
 }
 
 class CliError extends Error {}
+
+function parseSeq(value: string): number {
+  if (!/^[1-9][0-9]{0,15}$/.test(value)) throw new CliError(`"${value}" is not a chain seq (a positive integer)`);
+  return Number(value);
+}
+
+const at = (seq: number | undefined) => (seq !== undefined ? ` at seq ${seq}` : '');
+
+async function verifyExportFile(file: string, publicKeyFile?: string, keyId?: string): Promise<ExportVerification> {
+  let pinned: { publicKey: ReturnType<typeof publicKeyFromPem>; keyId: string } | undefined;
+  if (publicKeyFile) {
+    const publicKey = publicKeyFromPem(await readFile(publicKeyFile, 'utf8'));
+    pinned = { publicKey, keyId: publicKeyId(publicKey) };
+    if (keyId && keyId !== pinned.keyId)
+      throw new CliError(`--key-id ${keyId} is not the id of --public-key (${pinned.keyId})`);
+  }
+  const verifier = new ExportVerifier(pinned);
+  const lines = createInterface({ input: createReadStream(file, 'utf8'), crlfDelay: Infinity });
+  for await (const line of lines) {
+    verifier.acceptLine(line);
+    if (verifier.failed) break;
+  }
+  lines.close();
+  const result = verifier.finish();
+  if (!pinned && keyId && result.key_id !== keyId) {
+    return { ...result, ok: false, reason: `the export is signed by key ${result.key_id}, not ${keyId}` };
+  }
+  return keyId && !pinned ? { ...result, key_pinned: true } : result;
+}
+
+function printExportVerification(r: ExportVerification, json: boolean): void {
+  if (json) return out(JSON.stringify(r));
+  if (!r.ok) return out(`Export BROKEN${at(r.first_bad_seq)} (line ${r.line}): ${r.reason}`);
+  out(
+    `Export OK: ${r.checked} sealed events verified, ${r.checkpoints_verified} checkpoints verified` +
+      (r.anchored_through_seq !== null ? ` (signed through seq ${r.anchored_through_seq})` : '') +
+      `, ${r.unanchored_events} events after the last checkpoint, ${r.unsealed} not sealed yet.`,
+  );
+  if (!r.contiguous)
+    out('Note: the export skips seqs (filtered); linkage was checked between consecutive entries only.');
+  if (!r.key_pinned) {
+    out(
+      `Warning: signatures were checked against the key inside the file (${r.key_id}); pass --public-key or --key-id to pin it.`,
+    );
+  }
+}
 
 async function run(argv: string[]): Promise<number> {
   try {

@@ -44,6 +44,14 @@ export abstract class AppConfig {
   abstract readonly billing: { readonly pricePerChargedCall: number; readonly currency: string };
   abstract readonly logLevel: string;
   abstract readonly bodyLimitBytes: number;
+  abstract readonly audit: {
+    /** 32-byte Ed25519 seed of the checkpoint signing key. */
+    readonly signingKeySeed: Buffer;
+    /** How often the sealer chains new events. */
+    readonly sealIntervalMs: number;
+    /** How often the chain head is signed when it moved. */
+    readonly checkpointIntervalMs: number;
+  };
 }
 
 function decodeKey(variable: string, text: string, minBytes: number, exactBytes?: number): Buffer {
@@ -62,6 +70,10 @@ export function parsePiiKeys(text: string): PiiKey[] {
     seen.add(id);
     return { id, key: decodeKey('PII_KEYS', material, 32, 32) };
   });
+}
+
+function missing(variable: string): never {
+  throw new ConfigError(variable, 'is required when DATABASE_URL is set');
 }
 
 /** Combines the validated environment with the resolved database URL into AppConfig. */
@@ -89,5 +101,12 @@ export function buildAppConfig(env: EnvironmentVariables, databaseUrl: string, e
     billing: { pricePerChargedCall: env.PRICE_PER_CHARGED_CALL, currency: env.CURRENCY },
     logLevel: env.LOG_LEVEL,
     bodyLimitBytes: env.BODY_LIMIT_BYTES,
+    audit: {
+      signingKeySeed: env.AUDIT_SIGNING_KEY
+        ? decodeKey('AUDIT_SIGNING_KEY', env.AUDIT_SIGNING_KEY, 32, 32)
+        : missing('AUDIT_SIGNING_KEY'),
+      sealIntervalMs: env.AUDIT_SEAL_INTERVAL_MS,
+      checkpointIntervalMs: env.AUDIT_CHECKPOINT_INTERVAL_MS,
+    },
   };
 }

@@ -62,10 +62,17 @@ describe('environment', () => {
     expect(() => buildAppConfig(short, 'postgresql://h/db', false)).toThrow(
       /PII_KEYS must hold base64 keys of 32 bytes/,
     );
-    const good = readEnvironment({ PII_KEYS: `old:${key()},new:${key()}`, PII_HMAC_KEY: key() });
+    const noAuditKey = readEnvironment({ PII_KEYS: `k1:${key()}`, PII_HMAC_KEY: key() });
+    expect(() => buildAppConfig(noAuditKey, 'postgresql://h/db', false)).toThrow(/AUDIT_SIGNING_KEY is required/);
+    const good = readEnvironment({
+      PII_KEYS: `old:${key()},new:${key()}`,
+      PII_HMAC_KEY: key(),
+      AUDIT_SIGNING_KEY: key(),
+    });
     const config = buildAppConfig(good, 'postgresql://h/db', false);
     expect(config.pii.keys.map((k) => k.id)).toEqual(['old', 'new']);
     expect(config.pii.hmacKey.length).toBe(32);
+    expect(config.audit.signingKeySeed.length).toBe(32);
   });
 
   it('refuses a key ring that repeats a key id', () => {

@@ -134,6 +134,24 @@ export class EnvironmentVariables {
   @Min(1024, { message: 'must be between 1024 and 16777216' })
   @Max(16 * 1024 * 1024, { message: 'must be between 1024 and 16777216' })
   BODY_LIMIT_BYTES: number = 5 * 1024 * 1024;
+
+  /** Ed25519 private key that signs audit checkpoints: base64 of the 32-byte seed. Generated in embedded mode. */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9+/_-]{43}=?$/, { message: 'must be the base64 of a 32-byte Ed25519 seed' })
+  AUDIT_SIGNING_KEY?: string;
+
+  @Transform(toInt)
+  @IsInt({ message: 'must be an integer number of milliseconds' })
+  @Min(10, { message: 'must be between 10 and 60000' })
+  @Max(60000, { message: 'must be between 10 and 60000' })
+  AUDIT_SEAL_INTERVAL_MS: number = 200;
+
+  @Transform(toInt)
+  @IsInt({ message: 'must be an integer number of milliseconds' })
+  @Min(1000, { message: 'must be between 1000 and 86400000' })
+  @Max(86_400_000, { message: 'must be between 1000 and 86400000' })
+  AUDIT_CHECKPOINT_INTERVAL_MS: number = 60000;
 }
 
 export class ConfigError extends Error {

@@ -6,9 +6,13 @@ import { createApp } from '../../src/app.factory';
 import { ApiKeysService } from '../../src/auth/api-keys.service';
 import { ClientsService } from '../../src/auth/clients.service';
 import { Role } from '../../src/auth/roles';
+import { systemContext } from '../../src/audit/audit-vocabulary';
 import { AppConfig } from '../../src/config/app-config';
 import { PrismaService } from '../../src/database/prisma.service';
 import { createTestDatabase, TestDatabase } from './databases';
+
+/** Keys and clients the harness makes are audited as made by the system actor `test`. */
+const TEST_ACTOR = systemContext('test');
 
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
 
@@ -33,6 +37,7 @@ export function testConfig(databaseUrl: string, overrides: DeepPartial<AppConfig
     billing: { pricePerChargedCall: 50, currency: 'CNY' },
     logLevel: 'info',
     bodyLimitBytes: 64 * 1024,
+    audit: { signingKeySeed: randomBytes(32), sealIntervalMs: 200, checkpointIntervalMs: 60_000 },
   };
   return {
     ...base,
@@ -41,6 +46,7 @@ export function testConfig(databaseUrl: string, overrides: DeepPartial<AppConfig
     sandbox: { ...base.sandbox, ...overrides.sandbox },
     pii: { ...base.pii, ...(overrides.pii as AppConfig['pii']) },
     billing: { ...base.billing, ...overrides.billing },
+    audit: { ...base.audit, ...(overrides.audit as AppConfig['audit']) },
   } as AppConfig;
 }
 
@@ -80,9 +86,9 @@ export async function startTestApp(overrides: DeepPartial<AppConfig> = {}, datab
       let clientId: string | undefined;
       if (role === 'client') {
         const name = clientName ?? `client-${randomBytes(4).toString('hex')}`;
-        clientId = (await app.get(ClientsService).findOrCreateClient(name)).id;
+        clientId = (await app.get(ClientsService).findOrCreateClient(name, TEST_ACTOR)).id;
       }
-      const issued = await app.get(ApiKeysService).createKey({ role, name: `${role} test key`, clientId });
+      const issued = await app.get(ApiKeysService).createKey({ role, name: `${role} test key`, clientId }, TEST_ACTOR);
       return { key: issued.key, id: issued.id, clientId: issued.clientId };
     },
     async close() {

@@ -54,7 +54,10 @@ CREATE INDEX "audit_events_actor_id_occurred_at_id_idx" ON "audit_events"("actor
 CREATE INDEX "audit_events_action_occurred_at_id_idx" ON "audit_events"("action", "occurred_at", "id");
 
 -- CreateIndex
-CREATE INDEX "audit_events_target_type_target_id_occurred_at_id_idx" ON "audit_events"("target_type", "target_id", "occurred_at", "id");
+CREATE INDEX "audit_events_target_type_occurred_at_id_idx" ON "audit_events"("target_type", "occurred_at", "id");
+
+-- CreateIndex
+CREATE INDEX "audit_events_target_id_occurred_at_id_idx" ON "audit_events"("target_id", "occurred_at", "id");
 
 -- CreateIndex
 CREATE INDEX "audit_events_outcome_occurred_at_id_idx" ON "audit_events"("outcome", "occurred_at", "id");

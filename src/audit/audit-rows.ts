@@ -1,0 +1,111 @@
+import { Prisma } from '../generated/prisma/client';
+import type { ChainedEventFields, JsonValue } from './canonical';
+import type { AuditEventView } from './export-format';
+
+/*
+ * Raw SQL over the audit tables (keyset pages, streaming, sealing): one column
+ * list and one row mapper, so every reader sees an event the same way.
+ */
+
+export const EVENT_COLUMNS = Prisma.sql`e.id::text AS id, e.occurred_at, e.actor_type, e.actor_id, e.actor_role, e.action,
+  e.target_type, e.target_id, e.outcome, e.request_id, e.ip, e.details, e.id_card_hmac, e.txid`;
+
+export interface EventSqlRow {
+  id: string;
+  occurred_at: Date;
+  actor_type: string;
+  actor_id: string | null;
+  actor_role: string | null;
+  action: string;
+  target_type: string | null;
+  target_id: string | null;
+  outcome: string;
+  request_id: string | null;
+  ip: string | null;
+  details: JsonValue;
+  id_card_hmac: string | null;
+  txid: bigint;
+}
+
+export interface SealedEventSqlRow extends EventSqlRow {
+  seq: bigint | null;
+  prev_hash: string | null;
+  hash: string | null;
+}
+
+export function chainedFields(r: EventSqlRow): ChainedEventFields {
+  return {
+    id: r.id,
+    occurredAt: r.occurred_at,
+    actorType: r.actor_type,
+    actorId: r.actor_id,
+    actorRole: r.actor_role,
+    action: r.action,
+    targetType: r.target_type,
+    targetId: r.target_id,
+    outcome: r.outcome,
+    requestId: r.request_id,
+    ip: r.ip,
+    details: r.details,
+    idCardHmac: r.id_card_hmac,
+  };
+}
+
+export function eventView(r: SealedEventSqlRow): AuditEventView {
+  return {
+    id: r.id,
+    seq: r.seq === null ? null : Number(r.seq),
+    occurred_at: r.occurred_at.toISOString(),
+    actor: { type: r.actor_type, id: r.actor_id, role: r.actor_role },
+    action: r.action,
+    target: { type: r.target_type, id: r.target_id },
+    outcome: r.outcome,
+    request_id: r.request_id,
+    ip: r.ip,
+    details: r.details,
+    id_card_hmac: r.id_card_hmac,
+    prev_hash: r.prev_hash,
+    hash: r.hash,
+  };
+}
+
+/** Filters shared by the list, the search and the export. `from` is inclusive, `to` exclusive. */
+export interface AuditEventFilters {
+  from?: Date;
+  to?: Date;
+  actor?: string;
+  action?: string;
+  targetType?: string;
+  targetId?: string;
+  outcome?: string;
+  idCardHmac?: string;
+}
+
+/** AND-ed conditions on `e` (audit_events); every one is backed by an index led by its column. */
+export function filterConditions(f: AuditEventFilters): Prisma.Sql[] {
+  const where: Prisma.Sql[] = [];
+  if (f.from) where.push(Prisma.sql`e.occurred_at >= ${f.from}`);
+  if (f.to) where.push(Prisma.sql`e.occurred_at < ${f.to}`);
+  if (f.actor !== undefined) where.push(Prisma.sql`e.actor_id = ${f.actor}`);
+  if (f.action !== undefined) where.push(Prisma.sql`e.action = ${f.action}`);
+  if (f.targetType !== undefined) where.push(Prisma.sql`e.target_type = ${f.targetType}`);
+  if (f.targetId !== undefined) where.push(Prisma.sql`e.target_id = ${f.targetId}`);
+  if (f.outcome !== undefined) where.push(Prisma.sql`e.outcome = ${f.outcome}`);
+  if (f.idCardHmac !== undefined) where.push(Prisma.sql`e.id_card_hmac = ${f.idCardHmac}`);
+  return where;
+}
+
+export function whereClause(conditions: Prisma.Sql[]): Prisma.Sql {
+  return conditions.length ? Prisma.sql`WHERE ${Prisma.join(conditions, ' AND ')}` : Prisma.empty;
+}
+
+/** Prisma create data for a built row, stamped now (UTC, millisecond precision like the column). */
+export function eventCreateData(row: {
+  details: JsonValue;
+}): Omit<Prisma.AuditEventUncheckedCreateInput, 'details'> & { details: Prisma.InputJsonValue } {
+  return {
+    ...(row as Prisma.AuditEventUncheckedCreateInput),
+    details: row.details as Prisma.InputJsonValue,
+    occurredAt: new Date(),
+  };
+}

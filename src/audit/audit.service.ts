@@ -1,0 +1,275 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { stringify } from 'csv-stringify/sync';
+import { decodeCursor, encodeCursor, Page } from '../common/pagination';
+import { loggableError } from '../common/problem.filter';
+import { AppConfig } from '../config/app-config';
+import { PrismaService } from '../database/prisma.service';
+import { Prisma } from '../generated/prisma/client';
+import { AuditCheckpoints, PublicKeyInfo } from './audit-checkpoints.service';
+import { AuditEventInput, buildEventRow } from './audit-event-row';
+import { AuditIntegrity, IntegrityReport } from './audit-integrity.service';
+import {
+  AuditEventFilters,
+  EVENT_COLUMNS,
+  eventCreateData,
+  eventView,
+  filterConditions,
+  SealedEventSqlRow,
+  whereClause,
+} from './audit-rows';
+import { AuditSealer } from './audit-sealer.service';
+import { AuditContext } from './audit-vocabulary';
+import { AuditEventView, CheckpointView, EXPORT_FORMAT, EXPORT_VERSION } from './export-format';
+import { basicIdCardNormalization, idCardHmac } from './id-card-hmac';
+
+/** The transaction a business change runs in (`prisma.$transaction(async (tx) => …)`). */
+export type AuditTransaction = Prisma.TransactionClient;
+
+export type ExportFormat = 'ndjson' | 'csv';
+
+export interface ExportRange extends AuditEventFilters {
+  fromSeq?: number;
+  toSeq?: number;
+}
+
+const EXPORT_BATCH = 1000;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const CSV_COLUMNS = [
+  'seq',
+  'id',
+  'occurred_at',
+  'actor_type',
+  'actor_id',
+  'actor_role',
+  'action',
+  'target_type',
+  'target_id',
+  'outcome',
+  'request_id',
+  'ip',
+  'details',
+  'id_card_hmac',
+  'prev_hash',
+  'hash',
+];
+
+/**
+ * The audit trail (SPEC §5): the one way other modules record events, and how
+ * compliance reads, exports and verifies them.
+ */
+@Injectable()
+export class AuditService {
+  private readonly logger = new Logger(AuditService.name);
+
+  constructor(
+    private readonly prisma: PrismaService,
+    private readonly config: AppConfig,
+    private readonly sealer: AuditSealer,
+    private readonly checkpoints: AuditCheckpoints,
+    private readonly integrity: AuditIntegrity,
+  ) {}
+
+  /**
+   * Records an event in the caller's transaction, so the event and the change
+   * it describes commit or roll back together. Returns the event id. Throws
+   * (failing the transaction) when details carry PII or the action is unknown.
+   */
+  async record(tx: AuditTransaction, context: AuditContext, event: AuditEventInput): Promise<string> {
+    const row = await tx.auditEvent.create({
+      data: eventCreateData(buildEventRow(context, event)),
+      select: { id: true },
+    });
+    return row.id;
+  }
+
+  /** For events with no business transaction (authentication failures, denials): a small transaction of its own. */
+  async recordStandalone(context: AuditContext, event: AuditEventInput): Promise<string> {
+    return this.prisma.$transaction((tx) => this.record(tx, context, event));
+  }
+
+  /** Like recordStandalone, but a failure to record is logged rather than thrown (the request is refused anyway). */
+  async recordBestEffort(context: AuditContext, event: AuditEventInput): Promise<void> {
+    try {
+      await this.recordStandalone(context, event);
+    } catch (err) {
+      this.logger.error({ err: loggableError(err), action: event.action }, 'could not record an audit event');
+    }
+  }
+
+  /** The HMAC under which events about this ID number are found. */
+  idCardHmac(idCard: string): string {
+    return idCardHmac(this.config.pii.hmacKey, basicIdCardNormalization(idCard));
+  }
+
+  /** Newest first, keyset-paginated on (occurred_at, id). Unsealed events show seq, hash and prev_hash null. */
+  async listEvents(
+    filters: AuditEventFilters,
+    cursor: string | undefined,
+    limit: number,
+  ): Promise<Page<AuditEventView>> {
+    const conditions = filterConditions(filters);
+    if (cursor !== undefined) {
+      const [at, id] = decodeCursor<[string, string]>(
+        cursor,
+        (v) =>
+          v.length === 2 &&
+          typeof v[0] === 'string' &&
+          !Number.isNaN(Date.parse(v[0])) &&
+          typeof v[1] === 'string' &&
+          UUID.test(v[1]),
+      );
+      conditions.push(Prisma.sql`(e.occurred_at, e.id) < (${new Date(at)}::timestamptz, ${id}::uuid)`);
+    }
+    const rows = await this.prisma.$queryRaw<SealedEventSqlRow[]>`
+      SELECT ${EVENT_COLUMNS}, c.seq, c.prev_hash, c.hash
+      FROM audit_events e LEFT JOIN audit_chain c ON c.event_id = e.id
+      ${whereClause(conditions)}
+      ORDER BY e.occurred_at DESC, e.id DESC
+      LIMIT ${limit + 1}`;
+    const more = rows.length > limit;
+    const page = more ? rows.slice(0, limit) : rows;
+    const last = page[page.length - 1];
+    return {
+      items: page.map(eventView),
+      next_cursor: more ? encodeCursor([last.occurred_at.toISOString(), last.id]) : null,
+    };
+  }
+
+  /**
+   * Streams events in chain order (sealed by seq, then those not sealed yet),
+   * as NDJSON with the header, interleaved checkpoints and end line of
+   * docs/audit.md, or as CSV. Reads in keyset batches on (txid, id): memory
+   * stays flat however large the range, and no long transaction is held.
+   */
+  async *exportEvents(range: ExportRange, format: ExportFormat): AsyncGenerator<string> {
+    const conditions = filterConditions(range);
+    if (range.fromSeq !== undefined) conditions.push(Prisma.sql`c.seq >= ${range.fromSeq}::bigint`);
+    if (range.toSeq !== undefined) conditions.push(Prisma.sql`c.seq <= ${range.toSeq}::bigint`);
+    // Chain order is (txid, id) order, so a seq range is also a (txid, id) range: start the keyset there.
+    let position = range.fromSeq !== undefined ? await this.positionBefore(range.fromSeq) : null;
+    const stop = range.toSeq !== undefined ? await this.positionOf(range.toSeq) : null;
+    if (stop) conditions.push(Prisma.sql`(e.txid, e.id) <= (${stop.txid}::bigint, ${stop.id}::uuid)`);
+
+    let events = 0;
+    let checkpointCount = 0;
+    if (format === 'ndjson') {
+      yield (
+        JSON.stringify({
+          type: 'header',
+          format: EXPORT_FORMAT,
+          version: EXPORT_VERSION,
+          exported_at: new Date().toISOString(),
+          filters: exportFilterSummary(range),
+          canonical:
+            'hash = sha256_hex(prev_hash + "\\n" + canonical_json(event)); see docs/audit.md. Genesis prev_hash: 64 zeros.',
+          public_key: this.publicKey(),
+        }) + '\n'
+      );
+    } else {
+      yield stringify([CSV_COLUMNS]);
+    }
+    for (;;) {
+      const keyset = position ? [Prisma.sql`(e.txid, e.id) > (${position.txid}::bigint, ${position.id}::uuid)`] : [];
+      const rows = await this.prisma.$queryRaw<SealedEventSqlRow[]>`
+        SELECT ${EVENT_COLUMNS}, c.seq, c.prev_hash, c.hash
+        FROM audit_events e LEFT JOIN audit_chain c ON c.event_id = e.id
+        ${whereClause([...conditions, ...keyset])}
+        ORDER BY e.txid, e.id
+        LIMIT ${EXPORT_BATCH}`;
+      if (rows.length === 0) break;
+      const last = rows[rows.length - 1];
+      position = { txid: last.txid, id: last.id };
+      events += rows.length;
+      if (format === 'csv') {
+        yield stringify(rows.map((r) => csvRecord(eventView(r))));
+      } else {
+        const sealed = rows.filter((r) => r.seq !== null).map((r) => Number(r.seq));
+        const signed = sealed.length
+          ? new Map((await this.checkpoints.between(Math.min(...sealed), Math.max(...sealed))).map((c) => [c.seq, c]))
+          : new Map<number, CheckpointView>();
+        let chunk = '';
+        for (const row of rows) {
+          const view = eventView(row);
+          chunk += JSON.stringify({ type: 'event', ...view }) + '\n';
+          const checkpoint = view.seq !== null ? signed.get(view.seq) : undefined;
+          if (checkpoint) {
+            chunk += JSON.stringify({ type: 'checkpoint', ...checkpoint }) + '\n';
+            checkpointCount++;
+          }
+        }
+        yield chunk;
+      }
+      if (rows.length < EXPORT_BATCH) break;
+    }
+    if (format === 'ndjson') yield JSON.stringify({ type: 'end', events, checkpoints: checkpointCount }) + '\n';
+  }
+
+  private async positionOf(seq: number): Promise<{ txid: bigint; id: string } | null> {
+    const [row] = await this.prisma.$queryRaw<{ txid: bigint; id: string }[]>`
+      SELECT e.txid, e.id::text AS id FROM audit_chain c JOIN audit_events e ON e.id = c.event_id WHERE c.seq = ${seq}::bigint`;
+    return row ?? null;
+  }
+
+  private async positionBefore(seq: number): Promise<{ txid: bigint; id: string } | null> {
+    return seq > 1 ? this.positionOf(seq - 1) : null;
+  }
+
+  verifyChain(range: { fromSeq?: number; toSeq?: number } = {}): Promise<IntegrityReport> {
+    return this.integrity.verifyChain(range);
+  }
+
+  /** Seals every event committed before the call (see AuditSealer.sealNow). */
+  sealNow(): Promise<number> {
+    return this.sealer.sealNow();
+  }
+
+  /** Seals what is committed, then signs the head. */
+  async signCheckpoint(context: AuditContext): Promise<{ checkpoint: CheckpointView; created: boolean } | null> {
+    await this.sealer.sealNow();
+    return this.checkpoints.signHead(context);
+  }
+
+  listCheckpoints(cursor: string | undefined, limit: number): Promise<Page<CheckpointView>> {
+    return this.checkpoints.list(cursor, limit);
+  }
+
+  publicKey(): PublicKeyInfo {
+    return this.checkpoints.publicKey();
+  }
+}
+
+function csvRecord(v: AuditEventView): (string | number | null)[] {
+  return [
+    v.seq,
+    v.id,
+    v.occurred_at,
+    v.actor.type,
+    v.actor.id,
+    v.actor.role,
+    v.action,
+    v.target.type,
+    v.target.id,
+    v.outcome,
+    v.request_id,
+    v.ip,
+    JSON.stringify(v.details),
+    v.id_card_hmac,
+    v.prev_hash,
+    v.hash,
+  ];
+}
+
+/** The filters an export ran with, for its header (never an ID number: only whether one was searched). */
+export function exportFilterSummary(range: ExportRange): Record<string, string | number> {
+  const out: Record<string, string | number> = {};
+  if (range.from) out.from = range.from.toISOString();
+  if (range.to) out.to = range.to.toISOString();
+  if (range.actor !== undefined) out.actor = range.actor;
+  if (range.action !== undefined) out.action = range.action;
+  if (range.targetType !== undefined) out.target_type = range.targetType;
+  if (range.targetId !== undefined) out.target_id = range.targetId;
+  if (range.outcome !== undefined) out.outcome = range.outcome;
+  if (range.fromSeq !== undefined) out.from_seq = range.fromSeq;
+  if (range.toSeq !== undefined) out.to_seq = range.toSeq;
+  return out;
+}

@@ -1,0 +1,228 @@
+import type { KeyObject } from 'node:crypto';
+import { ChainedEventFields, eventHash, GENESIS_HASH, JsonValue } from './canonical';
+import { publicKeyFromPem, publicKeyId, verifyCheckpoint } from './checkpoint';
+
+/*
+ * The NDJSON export (docs/audit.md). One JSON object per line:
+ *   {"type":"header", format, version, exported_at, filters, public_key:{key_id, algorithm, pem}}
+ *   {"type":"event", id, seq, occurred_at, actor, action, target, outcome, request_id, ip,
+ *                    details, id_card_hmac, prev_hash, hash}          in chain order (seq), unsealed last
+ *   {"type":"checkpoint", seq, hash, signed_at, key_id, signature}    right after the event at its seq
+ *   {"type":"end", events, checkpoints}                                 absent = truncated export
+ * Checkpoints sit next to their event so both the exporter and a verifier run in constant memory.
+ */
+
+export const EXPORT_FORMAT = 'idgate.audit-export';
+export const EXPORT_VERSION = 1;
+
+/** An event as the API and the export show it. */
+export interface AuditEventView {
+  id: string;
+  seq: number | null;
+  occurred_at: string;
+  actor: { type: string; id: string | null; role: string | null };
+  action: string;
+  target: { type: string | null; id: string | null };
+  outcome: string;
+  request_id: string | null;
+  ip: string | null;
+  details: JsonValue;
+  id_card_hmac: string | null;
+  prev_hash: string | null;
+  hash: string | null;
+}
+
+export interface CheckpointView {
+  seq: number;
+  hash: string;
+  signed_at: string;
+  key_id: string;
+  signature: string;
+}
+
+export function fieldsFromView(e: AuditEventView): ChainedEventFields {
+  return {
+    id: e.id,
+    occurredAt: e.occurred_at,
+    actorType: e.actor?.type,
+    actorId: e.actor?.id ?? null,
+    actorRole: e.actor?.role ?? null,
+    action: e.action,
+    targetType: e.target?.type ?? null,
+    targetId: e.target?.id ?? null,
+    outcome: e.outcome,
+    requestId: e.request_id ?? null,
+    ip: e.ip ?? null,
+    details: e.details ?? null,
+    idCardHmac: e.id_card_hmac ?? null,
+  };
+}
+
+export interface ExportVerification {
+  ok: boolean;
+  /** Event lines read. */
+  events: number;
+  /** Sealed events whose hash (and, where consecutive, linkage) was checked. */
+  checked: number;
+  /** Events exported before they were sealed (seq null): not verifiable yet. */
+  unsealed: number;
+  checkpoints_verified: number;
+  /** The highest seq a verified checkpoint signature covers; null when none. */
+  anchored_through_seq: number | null;
+  /** Sealed events after the last verified checkpoint: hash-linked but not yet signed. */
+  unanchored_events: number;
+  /** False when seqs skip (a filtered export): linkage is checked only between consecutive seqs. */
+  contiguous: boolean;
+  key_id: string | null;
+  /** False when the signatures were checked against the key inside the file rather than one given by the auditor. */
+  key_pinned: boolean;
+  first_bad_seq?: number;
+  line?: number;
+  reason?: string;
+}
+
+/** Verifies an export line by line, in constant memory. */
+export class ExportVerifier {
+  private lineNo = 0;
+  private publicKey: KeyObject | null;
+  private keyId: string | null = null;
+  private readonly pinned: boolean;
+  private headerSeen = false;
+  private ended = false;
+  private lastSeq: number | null = null;
+  private lastHash: string | null = null;
+  private checkpoints = 0;
+  private failure: { seq?: number; line: number; reason: string } | null = null;
+  private readonly result: Omit<ExportVerification, 'ok' | 'key_id' | 'key_pinned'> = {
+    events: 0,
+    checked: 0,
+    unsealed: 0,
+    checkpoints_verified: 0,
+    anchored_through_seq: null,
+    unanchored_events: 0,
+    contiguous: true,
+  };
+
+  /** @param pinnedKey the auditor's copy of idgate's public key, with its id; without it the file's own key is used. */
+  constructor(pinnedKey?: { publicKey: KeyObject; keyId: string }) {
+    this.publicKey = pinnedKey?.publicKey ?? null;
+    this.keyId = pinnedKey?.keyId ?? null;
+    this.pinned = Boolean(pinnedKey);
+  }
+
+  get failed(): boolean {
+    return this.failure !== null;
+  }
+
+  private fail(reason: string, seq?: number): void {
+    this.failure ??= { reason, line: this.lineNo, ...(seq !== undefined ? { seq } : {}) };
+  }
+
+  acceptLine(text: string): void {
+    this.lineNo++;
+    if (this.failure || text.trim() === '') return;
+    let record: Record<string, unknown>;
+    try {
+      record = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      return this.fail('line is not JSON');
+    }
+    if (this.ended) return this.fail('content after the end line');
+    if (!this.headerSeen) {
+      if (record.type !== 'header' || record.format !== EXPORT_FORMAT || record.version !== EXPORT_VERSION) {
+        return this.fail(`first line is not an ${EXPORT_FORMAT} v${EXPORT_VERSION} header`);
+      }
+      this.headerSeen = true;
+      if (!this.publicKey) {
+        const key = record.public_key as { pem?: unknown; key_id?: unknown } | undefined;
+        try {
+          this.publicKey = publicKeyFromPem(String(key?.pem));
+        } catch {
+          return this.fail('header carries no usable public key; pass one');
+        }
+        // The id is derived from the key itself, so pinning an id pins the key.
+        this.keyId = publicKeyId(this.publicKey);
+        if (key?.key_id !== this.keyId) return this.fail('header key_id is not the id of the key it carries');
+      }
+      return;
+    }
+    switch (record.type) {
+      case 'event':
+        return this.acceptEvent(record as unknown as AuditEventView);
+      case 'checkpoint':
+        return this.acceptCheckpoint(record as unknown as CheckpointView);
+      case 'end': {
+        this.ended = true;
+        if (record.events !== this.result.events || record.checkpoints !== this.checkpoints) {
+          return this.fail('end line counts do not match the lines read: lines were added or removed');
+        }
+        return;
+      }
+      default:
+        return this.fail(`unknown line type ${JSON.stringify(record.type)}`);
+    }
+  }
+
+  private acceptEvent(e: AuditEventView): void {
+    this.result.events++;
+    if (e.seq === null) {
+      this.result.unsealed++;
+      return;
+    }
+    if (!Number.isSafeInteger(e.seq) || e.seq < 1) return this.fail('seq is not a positive integer');
+    if (this.lastSeq !== null && e.seq <= this.lastSeq) return this.fail('events are out of seq order', e.seq);
+    if (this.lastSeq !== null && e.seq === this.lastSeq + 1) {
+      if (e.prev_hash !== this.lastHash) {
+        return this.fail(
+          `prev_hash does not match the hash of seq ${e.seq - 1}: an entry was inserted or removed`,
+          e.seq,
+        );
+      }
+    } else if (this.lastSeq !== null) {
+      this.result.contiguous = false;
+    }
+    if (e.seq === 1 && e.prev_hash !== GENESIS_HASH) return this.fail('seq 1 does not start from the genesis hash', 1);
+    let recomputed: string;
+    try {
+      recomputed = eventHash(String(e.prev_hash), fieldsFromView(e));
+    } catch {
+      return this.fail('event is malformed', e.seq);
+    }
+    if (recomputed !== e.hash)
+      return this.fail('hash does not match the event: the event or its hash was altered', e.seq);
+    this.result.checked++;
+    this.result.unanchored_events++;
+    this.lastSeq = e.seq;
+    this.lastHash = e.hash;
+  }
+
+  private acceptCheckpoint(c: CheckpointView): void {
+    this.checkpoints++;
+    if (c.seq !== this.lastSeq) return this.fail('checkpoint does not follow the event at its seq', c.seq);
+    if (c.key_id !== this.keyId) return this.fail(`checkpoint is signed by key ${c.key_id}, not ${this.keyId}`, c.seq);
+    const statement = { seq: c.seq, hash: c.hash, signedAt: c.signed_at, keyId: c.key_id };
+    if (!this.publicKey || !verifyCheckpoint(this.publicKey, statement, c.signature)) {
+      return this.fail('checkpoint signature is invalid', c.seq);
+    }
+    if (c.hash !== this.lastHash) {
+      return this.fail('hash differs from the signed checkpoint: the chain was rewritten up to here', c.seq);
+    }
+    this.result.checkpoints_verified++;
+    this.result.anchored_through_seq = c.seq;
+    this.result.unanchored_events = 0;
+  }
+
+  finish(): ExportVerification {
+    if (!this.failure && !this.headerSeen) this.fail('empty export');
+    if (!this.failure && !this.ended) this.fail('export is truncated: no end line');
+    const base = { ...this.result, key_id: this.keyId, key_pinned: this.pinned };
+    if (!this.failure) return { ok: true, ...base };
+    return {
+      ok: false,
+      ...base,
+      ...(this.failure.seq !== undefined ? { first_bad_seq: this.failure.seq } : {}),
+      line: this.failure.line,
+      reason: this.failure.reason,
+    };
+  }
+}
