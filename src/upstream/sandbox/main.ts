@@ -5,6 +5,7 @@
  * PRICE_PER_CHARGED_CALL (default 50). Writes to stdout: it is a terminal tool.
  */
 import { ConfigError, readEnvironment } from '../../config/environment';
+import { parseFaultRates } from './faults';
 import { startSandbox } from './sandbox-server';
 
 async function main(): Promise<void> {
@@ -13,6 +14,8 @@ async function main(): Promise<void> {
   if (chargeFaulted !== undefined && !['true', 'false'].includes(chargeFaulted)) {
     throw new ConfigError('SANDBOX_CHARGE_FAULTED_CALLS', 'must be true or false');
   }
+  const rates = env.SANDBOX_FAULTS === undefined ? undefined : parseFaultRates(env.SANDBOX_FAULTS);
+  if (rates && !rates.ok) throw new ConfigError('SANDBOX_FAULTS', rates.error);
   const sandbox = await startSandbox({
     port: env.SANDBOX_PORT,
     host: process.env.SANDBOX_HOST || '127.0.0.1',
