@@ -160,6 +160,7 @@ export class AuditService {
           version: EXPORT_VERSION,
           exported_at: new Date().toISOString(),
           filters: exportFilterSummary(range),
+          complete: isComplete(range),
           canonical:
             'hash = sha256_hex(prev_hash + "\\n" + canonical_json(event)); see docs/audit.md. Genesis prev_hash: 64 zeros.',
           public_key: this.publicKey(),
@@ -236,6 +237,12 @@ export class AuditService {
   publicKey(): PublicKeyInfo {
     return this.checkpoints.publicKey();
   }
+}
+
+/** No content filter: the export holds every event of its seq range, so a missing seq is a fault. */
+function isComplete(range: ExportRange): boolean {
+  const { fromSeq: _from, toSeq: _to, ...content } = range;
+  return Object.values(content).every((v) => v === undefined);
 }
 
 function csvRecord(v: AuditEventView): (string | number | null)[] {

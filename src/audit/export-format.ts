@@ -4,7 +4,8 @@ import { publicKeyFromPem, publicKeyId, verifyCheckpoint } from './checkpoint';
 
 /*
  * The NDJSON export (docs/audit.md). One JSON object per line:
- *   {"type":"header", format, version, exported_at, filters, public_key:{key_id, algorithm, pem}}
+ *   {"type":"header", format, version, exported_at, filters, complete, public_key:{key_id, algorithm, pem}}
+ *      complete = true when no content filter was applied: every seq in the range is present, gaps are faults
  *   {"type":"event", id, seq, occurred_at, actor, action, target, outcome, request_id, ip,
  *                    details, id_card_hmac, prev_hash, hash}          in chain order (seq), unsealed last
  *   {"type":"checkpoint", seq, hash, signed_at, key_id, signature}    right after the event at its seq
@@ -88,6 +89,7 @@ export class ExportVerifier {
   private keyId: string | null = null;
   private readonly pinned: boolean;
   private headerSeen = false;
+  private complete = false;
   private ended = false;
   private lastSeq: number | null = null;
   private lastHash: string | null = null;
@@ -133,6 +135,7 @@ export class ExportVerifier {
         return this.fail(`first line is not an ${EXPORT_FORMAT} v${EXPORT_VERSION} header`);
       }
       this.headerSeen = true;
+      this.complete = record.complete === true;
       if (!this.publicKey) {
         const key = record.public_key as { pem?: unknown; key_id?: unknown } | undefined;
         try {
@@ -179,6 +182,8 @@ export class ExportVerifier {
         );
       }
     } else if (this.lastSeq !== null) {
+      if (this.complete)
+        return this.fail(`seq ${this.lastSeq + 1} is missing from a complete export`, this.lastSeq + 1);
       this.result.contiguous = false;
     }
     if (e.seq === 1 && e.prev_hash !== GENESIS_HASH) return this.fail('seq 1 does not start from the genesis hash', 1);
