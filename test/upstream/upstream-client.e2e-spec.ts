@@ -6,6 +6,7 @@ import {
   ClientUnderTest,
   closedPort,
   createUpstreamClient,
+  eventually,
   KNOWN,
   KNOWN_FEMALE,
   UNREGISTERED_ID_CARD,
@@ -100,6 +101,8 @@ describe('UpstreamClient against the sandbox', () => {
         const outcome = await impatient.client.verify(KNOWN, { sandboxFault: 'timeout' });
         expect(outcome).toMatchObject({ kind: 'indeterminate', reason: 'timeout', attempts: 1 });
         expect(chargeOf(outcome)).toBeNull();
+        // The sandbox holds the request; let it finish booking it on a slow machine.
+        await eventually(() => sandbox.stats().by_result.timeout === 1);
         expect(sandbox.stats()).toEqual({ calls: 1, charged: 1, by_result: { timeout: 1 } });
         expect(sandbox.statement()).toHaveLength(1);
       } finally {
@@ -112,6 +115,7 @@ describe('UpstreamClient against the sandbox', () => {
       try {
         const outcome = await impatient.client.verify(KNOWN, { sandboxFault: 'timeout,uncharged' });
         expect(outcome).toMatchObject({ kind: 'indeterminate', reason: 'timeout', attempts: 1 });
+        await eventually(() => sandbox.stats().by_result.timeout === 1);
         expect(sandbox.stats()).toMatchObject({ calls: 1, charged: 0 });
       } finally {
         await impatient.close();
