@@ -117,7 +117,7 @@ export class AuditIntegrity {
   private async unsealedBehindSealer(from: number, to: number): Promise<ChainFault | null> {
     const lower =
       from > 1
-        ? Prisma.sql`AND (e.txid, e.id) > (SELECT (s.txid, s.id) FROM audit_chain c JOIN audit_events s ON s.id = c.event_id WHERE c.seq = ${from - 1}::bigint)`
+        ? Prisma.sql`AND (e.txid, e.id) > (SELECT s.txid, s.id FROM audit_chain c JOIN audit_events s ON s.id = c.event_id WHERE c.seq = ${from - 1}::bigint)`
         : Prisma.empty;
     const [stray] = await this.prisma.$queryRaw<{ id: string; next_seq: bigint | null }[]>`
       WITH bound AS (
