@@ -5,7 +5,7 @@ import { chainedFields, EventSqlRow } from '../../src/audit/audit-rows';
 import { createTestDatabase, TestDatabase } from '../support/databases';
 import { runCli } from '../support/processes';
 import { startTestApp, TestApp } from '../support/test-app';
-import { asAttacker, auditOf, chainRow, recordEvents, TEST_CONTEXT } from './support';
+import { asAttacker, auditOf, chainRow, recordEvents, rewriteChainFrom } from './support';
 
 describe('audit hash chain', () => {
   describe('under concurrent writers and two app instances on one database', () => {
@@ -192,27 +192,3 @@ describe('audit hash chain', () => {
     });
   });
 });
-
-/** What a careful attacker does: edit seq `from`, then recompute every later hash so linkage holds. */
-export async function rewriteChainFrom(t: TestApp, from: number): Promise<void> {
-  await asAttacker(t.db.adminUrl, async (c) => {
-    const { event_id } = (await c.query(`SELECT event_id FROM audit_chain WHERE seq = $1`, [from])).rows[0];
-    await c.query(`UPDATE audit_events SET outcome = 'denied' WHERE id = $1`, [event_id]);
-    let prev = (await c.query(`SELECT hash FROM audit_chain WHERE seq = $1`, [from - 1])).rows[0].hash as string;
-    const rows = (
-      await c.query(
-        `SELECT c.seq, e.id::text, e.occurred_at, e.actor_type, e.actor_id, e.actor_role, e.action, e.target_type,
-                e.target_id, e.outcome, e.request_id, e.ip, e.details, e.id_card_hmac, e.txid
-         FROM audit_chain c JOIN audit_events e ON e.id = c.event_id WHERE c.seq >= $1 ORDER BY c.seq`,
-        [from],
-      )
-    ).rows as (EventSqlRow & { seq: string })[];
-    for (const row of rows) {
-      const hash = eventHash(prev, chainedFields(row));
-      await c.query(`UPDATE audit_chain SET prev_hash = $1, hash = $2 WHERE seq = $3`, [prev, hash, row.seq]);
-      prev = hash;
-    }
-  });
-}
-
-void TEST_CONTEXT;

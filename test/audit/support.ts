@@ -1,5 +1,7 @@
 import pg from 'pg';
 import { AuditService } from '../../src/audit/audit.service';
+import { chainedFields, EventSqlRow } from '../../src/audit/audit-rows';
+import { eventHash } from '../../src/audit/canonical';
 import { AuditContext } from '../../src/audit/audit-vocabulary';
 import { TestApp } from '../support/test-app';
 
@@ -73,4 +75,26 @@ export async function chainRow(
   seq: number,
 ): Promise<{ event_id: string; prev_hash: string; hash: string }> {
   return asAttacker(url, async (c) => (await c.query(`SELECT * FROM audit_chain WHERE seq = $1`, [seq])).rows[0]);
+}
+
+/** What a careful attacker does: edit seq `from`, then recompute every later hash so linkage holds. */
+export async function rewriteChainFrom(t: TestApp, from: number): Promise<void> {
+  await asAttacker(t.db.adminUrl, async (c) => {
+    const { event_id } = (await c.query(`SELECT event_id FROM audit_chain WHERE seq = $1`, [from])).rows[0];
+    await c.query(`UPDATE audit_events SET outcome = 'denied' WHERE id = $1`, [event_id]);
+    let prev = (await c.query(`SELECT hash FROM audit_chain WHERE seq = $1`, [from - 1])).rows[0].hash as string;
+    const rows = (
+      await c.query(
+        `SELECT c.seq, e.id::text, e.occurred_at, e.actor_type, e.actor_id, e.actor_role, e.action, e.target_type,
+                e.target_id, e.outcome, e.request_id, e.ip, e.details, e.id_card_hmac, e.txid
+         FROM audit_chain c JOIN audit_events e ON e.id = c.event_id WHERE c.seq >= $1 ORDER BY c.seq`,
+        [from],
+      )
+    ).rows as (EventSqlRow & { seq: string })[];
+    for (const row of rows) {
+      const hash = eventHash(prev, chainedFields(row));
+      await c.query(`UPDATE audit_chain SET prev_hash = $1, hash = $2 WHERE seq = $3`, [prev, hash, row.seq]);
+      prev = hash;
+    }
+  });
 }

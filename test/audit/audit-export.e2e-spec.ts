@@ -1,0 +1,186 @@
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { AuditCheckpoints } from '../../src/audit/audit-checkpoints.service';
+import { ROOT, runCli } from '../support/processes';
+import { startTestApp, TestApp } from '../support/test-app';
+import { auditOf, recordEvents, rewriteChainFrom, seedEvents } from './support';
+
+const EVENTS = 100_000;
+
+/** V8's gc(), reachable without --expose-gc: the flag can be set at run time, then read from a fresh context. */
+function forcedGc(): () => void {
+  v8.setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+}
+
+function runVerifier(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [path.join(ROOT, 'docs', 'verify-audit-export.mjs'), ...args], { cwd: ROOT });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+const lastJson = (stdout: string) => JSON.parse(stdout.trim().split('\n').pop() as string);
+
+describe('audit export', () => {
+  let t: TestApp;
+  let base: string;
+  let compliance: string;
+  let dir: string;
+  let pemFile: string;
+
+  beforeAll(async () => {
+    // Checkpoints only when the test signs them (no periodic signing during the run).
+    t = await startTestApp({ audit: { signingKeySeed: randomBytes(32), checkpointIntervalMs: 86_400_000 } });
+    await t.app.listen(0, '127.0.0.1');
+    base = `http://127.0.0.1:${(t.app.getHttpServer().address() as AddressInfo).port}`;
+    compliance = (await t.keyFor('compliance')).key;
+    dir = mkdtempSync(path.join(os.tmpdir(), 'idgate-audit-export-'));
+    pemFile = path.join(dir, 'idgate-audit.pem');
+    writeFileSync(pemFile, auditOf(t).publicKey().pem);
+
+    await seedEvents(t.db.url, EVENTS);
+    await auditOf(t).sealNow();
+    await t.app.get(AuditCheckpoints).signHead(null);
+    // A few events after the checkpoint: sealed but not yet signed.
+    await recordEvents(t, 3, 'after-checkpoint');
+    await auditOf(t).sealNow();
+  });
+  afterAll(async () => {
+    await t.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /**
+   * Streams an export to a file over real HTTP, sampling this process's memory (server and client
+   * both live here) every 200 ms after a forced full GC, so the figure is live memory, not garbage.
+   */
+  async function download(
+    query: string,
+    file: string,
+  ): Promise<{ bytes: number; peakHeapGrowth: number; peakRssGrowth: number }> {
+    const gc = forcedGc();
+    gc();
+    const before = process.memoryUsage();
+    let peakHeap = before.heapUsed;
+    let peakRss = before.rss;
+    const sampler = setInterval(() => {
+      gc();
+      const m = process.memoryUsage();
+      peakHeap = Math.max(peakHeap, m.heapUsed);
+      peakRss = Math.max(peakRss, m.rss);
+    }, 200);
+    try {
+      const res = await new Promise<http.IncomingMessage>((resolve, reject) =>
+        http
+          .get(
+            `${base}/v1/audit/events/export?${query}`,
+            { headers: { authorization: `Bearer ${compliance}` } },
+            resolve,
+          )
+          .on('error', reject),
+      );
+      expect(res.statusCode).toBe(200);
+      let bytes = 0;
+      res.on('data', (chunk: Buffer) => (bytes += chunk.length));
+      await pipeline(res, createWriteStream(file));
+      return { bytes, peakHeapGrowth: peakHeap - before.heapUsed, peakRssGrowth: peakRss - before.rss };
+    } finally {
+      clearInterval(sampler);
+    }
+  }
+
+  it(`streams ${EVENTS.toLocaleString('en')}+ events as verifiable NDJSON without holding them in memory`, async () => {
+    const file = path.join(dir, 'export.ndjson');
+    const { bytes, peakHeapGrowth, peakRssGrowth } = await download('format=ndjson', file);
+    const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MB`;
+    process.stdout.write(
+      `audit export: ${mb(bytes)} streamed; peak live heap growth ${mb(peakHeapGrowth)}, peak RSS growth ${mb(peakRssGrowth)}\n`,
+    );
+    // Holding the export would take at least its own size in heap; streaming keeps about one batch alive.
+    expect(peakHeapGrowth).toBeLessThan(bytes / 4);
+
+    const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+    expect(JSON.parse(lines[0])).toMatchObject({ type: 'header', format: 'idgate.audit-export', complete: true });
+    expect(JSON.parse(lines[lines.length - 1])).toMatchObject({ type: 'end', checkpoints: 1 });
+    expect(lines.filter((l) => l.startsWith('{"type":"event"')).length).toBeGreaterThanOrEqual(EVENTS + 3);
+
+    // The standalone verifier (Node built-ins only), with the public key pinned.
+    const standalone = await runVerifier([file, '--public-key', pemFile, '--json']);
+    expect(standalone.code).toBe(0);
+    expect(lastJson(standalone.stdout)).toMatchObject({
+      ok: true,
+      checkpoints_verified: 1,
+      unanchored_events: expect.any(Number),
+      contiguous: true,
+      key_pinned: true,
+    });
+    expect(lastJson(standalone.stdout).checked).toBeGreaterThanOrEqual(EVENTS + 3);
+
+    // idgate's own CLI, offline.
+    const cli = await runCli(['audit', 'verify', '--file', file, '--public-key', pemFile, '--json'], {});
+    expect(cli.code).toBe(0);
+    expect(lastJson(cli.stdout)).toMatchObject({ ok: true, checkpoints_verified: 1 });
+
+    // One edited line in the file: both verifiers name its seq.
+    const victim = lines.findIndex((l) => l.includes('"seq":5000,'));
+    const edited = [...lines];
+    edited[victim] = edited[victim]
+      .replace('"outcome":"success"', '"outcome":"denied"')
+      .replace('"outcome":"failure"', '"outcome":"success"');
+    const editedFile = path.join(dir, 'edited.ndjson');
+    writeFileSync(editedFile, edited.join('\n') + '\n');
+    const caught = await runVerifier([editedFile, '--public-key', pemFile, '--json']);
+    expect(caught.code).toBe(1);
+    expect(lastJson(caught.stdout)).toMatchObject({ ok: false, first_bad_seq: 5000 });
+    const cliCaught = await runCli(['audit', 'verify', '--file', editedFile, '--public-key', pemFile], {});
+    expect(cliCaught.code).toBe(1);
+    expect(cliCaught.stdout).toContain('Export BROKEN at seq 5000');
+  });
+
+  it('exports a seq range as CSV, and a filtered range as NDJSON that verifies as non-contiguous', async () => {
+    const csvFile = path.join(dir, 'range.csv');
+    await download('format=csv&from_seq=10&to_seq=19', csvFile);
+    const rows = readFileSync(csvFile, 'utf8').trimEnd().split('\n');
+    expect(rows[0]).toBe(
+      'seq,id,occurred_at,actor_type,actor_id,actor_role,action,target_type,target_id,outcome,request_id,ip,details,id_card_hmac,prev_hash,hash',
+    );
+    expect(rows.slice(1).map((r) => Number(r.split(',')[0]))).toEqual([10, 11, 12, 13, 14, 15, 16, 17, 18, 19]);
+
+    const filtered = path.join(dir, 'filtered.ndjson');
+    await download('format=ndjson&action=auth.failed&to_seq=2000', filtered);
+    const verified = await runVerifier([filtered, '--public-key', pemFile, '--json']);
+    expect(verified.code).toBe(0);
+    const [{ n }] = await t.prisma.$queryRaw<{ n: bigint }[]>`
+      SELECT count(*) AS n FROM audit_chain c JOIN audit_events e ON e.id = c.event_id
+      WHERE c.seq <= 2000 AND e.action = 'auth.failed'`;
+    expect(n).toBeGreaterThan(0n);
+    expect(lastJson(verified.stdout)).toMatchObject({ ok: true, contiguous: false, checked: Number(n) });
+  });
+
+  it('an export of a chain rewritten with recomputed hashes fails at the signed checkpoint', async () => {
+    const head = Number((await t.prisma.auditCheckpoint.findFirstOrThrow({ orderBy: { seq: 'desc' } })).seq);
+    await rewriteChainFrom(t, head - 10);
+    const file = path.join(dir, 'rewritten.ndjson');
+    await download(`format=ndjson&from_seq=${head - 100}`, file);
+    const result = await runVerifier([file, '--public-key', pemFile, '--json']);
+    expect(result.code).toBe(1);
+    expect(lastJson(result.stdout)).toMatchObject({
+      ok: false,
+      first_bad_seq: head,
+      reason: expect.stringMatching(/signed checkpoint/),
+    });
+  });
+});
