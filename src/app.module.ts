@@ -9,6 +9,7 @@ import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
+import { VerificationModule } from './verification/verification.module';
 import { UpstreamModule } from './upstream/upstream.module';
 
 export interface AppModuleOptions {
@@ -36,6 +37,7 @@ export class AppModule implements NestModule {
         AuthModule,
         HealthModule,
         UpstreamModule,
+        VerificationModule,
       ],
     };
   }

@@ -1,6 +1,8 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
+import { randomUUID } from 'node:crypto';
 import { PROBLEM_CONTENT_TYPE, ProblemBody, ProblemException, kindForStatus, problemBody } from './problem';
+import { toUpstreamStyleError, UPSTREAM_COMPATIBLE_PREFIX } from './upstream-style-error';
 
 /** Strips an error to what may be logged: its class, code and stack frames, never its message (it may hold PII). */
 export function loggableError(err: unknown): Record<string, unknown> {
@@ -20,9 +22,19 @@ export function sendProblem(
 ): void {
   if (res.headersSent) return;
   const requestId = (req as Request & { id?: unknown }).id;
+  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+  if (req.originalUrl?.startsWith(UPSTREAM_COMPATIBLE_PREFIX)) {
+    const traceId =
+      typeof body.verification_id === 'string'
+        ? body.verification_id
+        : typeof requestId === 'string'
+          ? requestId
+          : randomUUID();
+    res.status(body.status).json(toUpstreamStyleError(body, traceId));
+    return;
+  }
   const full: ProblemBody = { ...body, instance: req.originalUrl?.split('?')[0] };
   if (typeof requestId === 'string') full.request_id = requestId;
-  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
   res.status(body.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(full));
 }
 

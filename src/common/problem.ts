@@ -35,6 +35,7 @@ const KINDS = {
   'unsupported-media-type': [415, 'Unsupported media type'],
   unprocessable: [422, 'Unprocessable request'],
   'rate-limited': [429, 'Too many requests'],
+  'upstream-rejected': [502, 'The upstream rejected the request'],
   internal: [500, 'Internal server error'],
   'service-unavailable': [503, 'Service unavailable'],
 } as const;
@@ -62,6 +63,14 @@ export class ProblemException extends HttpException {
 
   get body(): ProblemBody {
     return this.getResponse() as ProblemBody;
+  }
+
+  /** Re-raises a problem rendered earlier (an idempotent replay of a stored error response). */
+  static replay(body: ProblemBody, headers: Record<string, string> = {}): ProblemException {
+    const { type, title, status, detail, instance: _instance, request_id: _requestId, ...extensions } = body;
+    const problem = new ProblemException(kindForStatus(status), detail, extensions, headers);
+    Object.assign(problem.body, { type, title });
+    return problem;
   }
 }
 

@@ -1,0 +1,72 @@
+import { ApiPropertyOptional } from '@nestjs/swagger';
+import { Transform } from 'class-transformer';
+import { IsDate, IsIn, IsOptional, IsString, IsUUID, MaxLength } from 'class-validator';
+import { PageQueryDto } from '../../common/pagination';
+
+const toDate = ({ value }: { value: unknown }) => (typeof value === 'string' && value !== '' ? new Date(value) : value);
+
+/** Filters shared by GET /v1/verifications and POST /v1/verifications/search. */
+export class VerificationFiltersDto extends PageQueryDto {
+  @ApiPropertyOptional({ description: 'Created at or after this instant (ISO 8601).', format: 'date-time' })
+  @IsOptional()
+  @Transform(toDate)
+  @IsDate({ message: 'must be an ISO 8601 date-time' })
+  from?: Date;
+
+  @ApiPropertyOptional({ description: 'Created before this instant (ISO 8601).', format: 'date-time' })
+  @IsOptional()
+  @Transform(toDate)
+  @IsDate({ message: 'must be an ISO 8601 date-time' })
+  to?: Date;
+
+  @ApiPropertyOptional({ description: 'Upstream result code.', enum: ['0', '-1', '-2', '-3', '-4', '-5', '-6', '-7'] })
+  @IsOptional()
+  @IsIn(['0', '-1', '-2', '-3', '-4', '-5', '-6', '-7'])
+  result?: string;
+
+  @ApiPropertyOptional({
+    description: '`true`, `false`, or `unknown` (charge not known yet).',
+    enum: ['true', 'false', 'unknown'],
+  })
+  @IsOptional()
+  @Transform(({ value }) => (typeof value === 'boolean' ? String(value) : value))
+  @IsIn(['true', 'false', 'unknown'])
+  charged?: string;
+
+  @ApiPropertyOptional({
+    description: 'Client app id (compliance only; a client key always sees only its own).',
+    format: 'uuid',
+  })
+  @IsOptional()
+  @IsUUID()
+  client?: string;
+
+  @ApiPropertyOptional({ description: 'The client’s own reference.', maxLength: 255 })
+  @IsOptional()
+  @IsString()
+  @MaxLength(255)
+  reference?: string;
+
+  @ApiPropertyOptional({ description: 'Status.', enum: ['pending', 'completed', 'failed', 'unknown'] })
+  @IsOptional()
+  @IsIn(['pending', 'completed', 'failed', 'unknown'])
+  status?: string;
+}
+
+/** The search body: the same filters plus exact personal-data matches (never in a URL). */
+export class SearchVerificationsDto extends VerificationFiltersDto {
+  @ApiPropertyOptional({
+    description: 'Exact ID number (matched by keyed hash, never decrypted).',
+    example: '360426199101010071',
+  })
+  @IsOptional()
+  @IsString()
+  @MaxLength(64)
+  id_card?: string;
+
+  @ApiPropertyOptional({ description: 'Exact name (matched by keyed hash).', example: '张三' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(200)
+  name?: string;
+}

@@ -1,0 +1,87 @@
+import { Injectable } from '@nestjs/common';
+import { AuditService } from '../audit/audit.service';
+import type { AuditContext } from '../audit/audit-vocabulary';
+import type { Principal } from '../auth/roles';
+import { Page } from '../common/pagination';
+import { ProblemException } from '../common/problem';
+import { PrismaService } from '../database/prisma.service';
+import { PiiVault } from './pii-vault.service';
+import { VerificationStore } from './verification.store';
+import { VerificationFilters, VerificationRecord } from './verification.types';
+
+/** Only compliance sees personal data in full; clients and finance see it masked. */
+export function seesFullPii(principal: Principal): boolean {
+  return principal.role === 'compliance';
+}
+
+/**
+ * Reads of verifications, scoped by who asks: a client key sees its own client's
+ * only (another client's is 404, not 403); staff see all. Every read of personal
+ * data in full is an audit event.
+ */
+@Injectable()
+export class VerificationReadsService {
+  constructor(
+    private readonly store: VerificationStore,
+    private readonly prisma: PrismaService,
+    private readonly audit: AuditService,
+    private readonly vault: PiiVault,
+  ) {}
+
+  async getVerification(principal: Principal, id: string, context: AuditContext): Promise<VerificationRecord> {
+    const found =
+      principal.role === 'client'
+        ? await this.store.findForClient(principal.clientId!, id)
+        : await this.store.findAnyClient(id);
+    if (!found) throw new ProblemException('not-found', 'No verification with that id.');
+    await this.auditFullReads(principal, [found], context);
+    return found;
+  }
+
+  async listVerifications(
+    principal: Principal,
+    filters: VerificationFilters,
+    cursor: string | undefined,
+    limit: number,
+    context: AuditContext,
+  ): Promise<Page<VerificationRecord>> {
+    const scope = principal.role === 'client' ? principal.clientId! : 'all_clients';
+    if (principal.role === 'client' && filters.clientId !== undefined && filters.clientId !== principal.clientId) {
+      // Another client's data does not exist for this key.
+      return { items: [], next_cursor: null };
+    }
+    const page = await this.store.list(scope, filters, cursor, limit);
+    if (filters.idCard !== undefined || filters.name !== undefined) {
+      await this.audit.recordStandalone(context, {
+        action: 'verification.searched',
+        details: {
+          by_id_card: filters.idCard !== undefined,
+          by_name: filters.name !== undefined,
+          matches: page.items.length,
+        },
+        idCardHmac: filters.idCard !== undefined ? this.vault.idCardHmac(filters.idCard) : null,
+      });
+    }
+    await this.auditFullReads(principal, page.items, context);
+    return page;
+  }
+
+  private async auditFullReads(
+    principal: Principal,
+    items: VerificationRecord[],
+    context: AuditContext,
+  ): Promise<void> {
+    const withPii = items.filter((v) => v.pii !== null);
+    if (!seesFullPii(principal) || withPii.length === 0) return;
+    await this.prisma.$transaction(async (tx) => {
+      for (const v of withPii) {
+        await this.audit.record(tx, context, {
+          action: 'verification.viewed',
+          target: { type: 'verification', id: v.id },
+          details: { fields: ['name', 'id_card', ...(v.pii?.ocr ? ['ocr'] : [])] },
+          idCardHmac: v.pii?.idCard ? this.vault.idCardHmac(v.pii.idCard) : null,
+        });
+      }
+    });
+  }
+}

@@ -1,0 +1,100 @@
+import { problemBody } from '../common/problem';
+import type { StoredReply } from './idempotency.service';
+import type { SubmitOutcome } from './verification.service';
+import { toUpstreamStyleBody, toVerificationDto } from './verification-view';
+
+/*
+ * How a submission's outcome is answered on each channel. Replies are stored for
+ * idempotent replay, so they are plain data: status, body, headers.
+ */
+
+/** POST /v1/verifications: 201 with the verification (masked for the client), or problem+json. */
+export function apiReply(outcome: SubmitOutcome): StoredReply & { problem: boolean } {
+  const v = outcome.verification;
+  switch (outcome.kind) {
+    case 'recorded':
+      return { status: 201, body: toVerificationDto(v, false), problem: false };
+    case 'unavailable':
+      return {
+        status: 503,
+        problem: true,
+        headers: { 'Retry-After': String(outcome.retryAfterSeconds) },
+        body: problemBody(
+          'service-unavailable',
+          'The upstream could not take the call. The verification was recorded as failed and not charged; try again later.',
+          {
+            verification_id: v.id,
+            retry_after_seconds: outcome.retryAfterSeconds,
+          },
+        ),
+      };
+    case 'upstream_rejected':
+      return {
+        status: 502,
+        problem: true,
+        body: problemBody(
+          'upstream-rejected',
+          `The upstream refused the request (${outcome.errorCode}). The verification was recorded as failed and not charged.`,
+          {
+            verification_id: v.id,
+            upstream_error: outcome.errorCode,
+          },
+        ),
+      };
+  }
+}
+
+export interface UpstreamStyleError {
+  success: false;
+  error: { code: string; message: string };
+  trace_id: string;
+}
+
+export function upstreamStyleError(code: string, message: string, traceId: string): UpstreamStyleError {
+  return { success: false, error: { code, message }, trace_id: traceId };
+}
+
+/** POST /identity/idcard/ocr: the upstream's own success body and error format. */
+export function dropInReply(outcome: SubmitOutcome): StoredReply {
+  const v = outcome.verification;
+  if (outcome.kind === 'unavailable') {
+    return {
+      status: 503,
+      headers: { 'Retry-After': String(outcome.retryAfterSeconds) },
+      body: upstreamStyleError('api_error', 'The upstream is unavailable; nothing was charged. Try again later.', v.id),
+    };
+  }
+  if (outcome.kind === 'upstream_rejected') {
+    // The caller's own request was refused (bad parameters): say so in the upstream's words.
+    const callerFault =
+      outcome.errorCode === 'token_mismatched' ||
+      outcome.errorCode === 'bad_request' ||
+      outcome.errorCode === 'api_not_implemented';
+    return callerFault
+      ? {
+          status: 400,
+          body: upstreamStyleError(outcome.errorCode, 'The upstream refused the request parameters.', v.id),
+        }
+      : {
+          status: 500,
+          body: upstreamStyleError('api_error', 'The upstream refused the call; nothing was charged.', v.id),
+        };
+  }
+  if (v.status === 'unknown') {
+    return {
+      status: 500,
+      body: upstreamStyleError(
+        'api_error',
+        'The upstream did not answer readably; the outcome is recorded as unknown and will be reconciled. Do not retry blindly.',
+        v.id,
+      ),
+    };
+  }
+  if (v.status === 'failed') {
+    return {
+      status: 500,
+      body: upstreamStyleError('api_error', 'The upstream call failed; nothing was charged.', v.id),
+    };
+  }
+  return { status: 200, body: toUpstreamStyleBody(v) };
+}

@@ -1,0 +1,148 @@
+import { createHash } from 'node:crypto';
+import { checkIdCardNumber } from '../domain/id-card-number';
+import { checkPersonName } from '../domain/person-name';
+import {
+  RESULT_DESCRIPTIONS,
+  UpstreamOcrFields,
+  UpstreamOutcome,
+  UpstreamResultCode,
+} from '../upstream/upstream.types';
+
+/*
+ * The verification rules that need no database or framework: local checks,
+ * how an upstream outcome settles a verification, and request fingerprints
+ * for idempotency.
+ */
+
+export type VerificationState = 'pending' | 'completed' | 'failed' | 'unknown';
+export type ChargeState = 'charged' | 'not_charged' | 'unknown';
+
+export interface NameAndIdCard {
+  name: string;
+  idCard: string;
+}
+
+export type LocalCheck =
+  { kind: 'passed'; normalized: NameAndIdCard } | { kind: 'rejected'; result: '-2' | '-3'; description: string };
+
+/**
+ * The upstream's own first checks, done here so an invalid request costs nothing
+ * and never leaves idgate: the ID number first (-2), then the name (-3).
+ */
+export function checkLocally(input: NameAndIdCard, now: Date): LocalCheck {
+  const idCard = checkIdCardNumber(input.idCard, now);
+  if (!idCard.ok) return { kind: 'rejected', result: '-2', description: RESULT_DESCRIPTIONS['-2'] };
+  const name = checkPersonName(input.name);
+  if (!name.ok) return { kind: 'rejected', result: '-3', description: RESULT_DESCRIPTIONS['-3'] };
+  return { kind: 'passed', normalized: { name: name.normalized, idCard: idCard.normalized } };
+}
+
+/** How one upstream outcome settles a pending verification. */
+export interface Settlement {
+  status: Exclude<VerificationState, 'pending'>;
+  result: UpstreamResultCode | null;
+  description: string | null;
+  chargeStatus: ChargeState;
+  traceId: string | null;
+  attempts: number;
+  /** Upstream error code or transport reason, for failed/unknown; never PII. */
+  error: string | null;
+  ocr: UpstreamOcrFields | null;
+}
+
+export function settle(outcome: UpstreamOutcome): Settlement {
+  switch (outcome.kind) {
+    case 'answered':
+      return {
+        status: 'completed',
+        result: outcome.result,
+        description: outcome.description,
+        chargeStatus: outcome.charged ? 'charged' : 'not_charged',
+        traceId: outcome.traceId,
+        attempts: outcome.attempts,
+        error: null,
+        ocr: outcome.fields,
+      };
+    case 'rejected':
+      return {
+        status: 'failed',
+        result: null,
+        description: null,
+        chargeStatus: 'not_charged',
+        traceId: outcome.traceId,
+        attempts: outcome.attempts,
+        error: (outcome.errorCode ?? `http_${outcome.httpStatus}`).slice(0, 64),
+        ocr: null,
+      };
+    case 'unsent':
+      return {
+        status: 'failed',
+        result: null,
+        description: null,
+        chargeStatus: 'not_charged',
+        traceId: null,
+        attempts: outcome.attempts,
+        error: outcome.reason,
+        ocr: null,
+      };
+    case 'indeterminate':
+      // May have been charged: nobody can tell until the vendor's statement says.
+      return {
+        status: 'unknown',
+        result: null,
+        description: null,
+        chargeStatus: 'unknown',
+        traceId: outcome.traceId,
+        attempts: outcome.attempts,
+        error: outcome.reason,
+        ocr: null,
+      };
+  }
+}
+
+/** What a verification costs: the unit price when charged, nothing when not, unknown while unknown. */
+export function amountFor(chargeStatus: ChargeState, unitPrice: number): number | null {
+  if (chargeStatus === 'unknown') return null;
+  return chargeStatus === 'charged' ? unitPrice : 0;
+}
+
+/** `charged` as the API shows it: true, false, or null while not known. */
+export function chargedFlag(chargeStatus: ChargeState): boolean | null {
+  return chargeStatus === 'unknown' ? null : chargeStatus === 'charged';
+}
+
+function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+}
+
+/** Identifies a request for idempotency: same endpoint and same body (key order ignored) → same hash. */
+export function requestFingerprint(endpoint: string, body: unknown): string {
+  return createHash('sha256').update(endpoint).update('\n').update(canonicalJson(body)).digest('hex');
+}
+
+export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
+
+/** Start of the UTC day and month of `now`, for quotas. */
+export function quotaPeriods(now: Date): { dayStart: Date; monthStart: Date } {
+  return {
+    dayStart: new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate())),
+    monthStart: new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1)),
+  };
+}
+
+/**
+ * How long a `pending` row may wait before the sweeper calls it `unknown`: longer
+ * than any call can take (every attempt timing out, plus backoff), with a margin.
+ */
+export function pendingDeadlineMs(upstream: {
+  timeoutMs: number;
+  maxAttempts: number;
+  retryMaxDelayMs: number;
+}): number {
+  return upstream.timeoutMs * upstream.maxAttempts + upstream.retryMaxDelayMs * (upstream.maxAttempts - 1) + 5_000;
+}

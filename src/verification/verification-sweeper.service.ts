@@ -1,0 +1,83 @@
+import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { AuditService } from '../audit/audit.service';
+import { systemContext } from '../audit/audit-vocabulary';
+import { loggableError } from '../common/problem.filter';
+import { AppConfig } from '../config/app-config';
+import { PrismaService } from '../database/prisma.service';
+import { IdempotencyService } from './idempotency.service';
+import { pendingDeadlineMs } from './verification-rules';
+
+const SWEEP_INTERVAL_MS = 15_000;
+const SWEEP_BATCH = 500;
+
+/**
+ * Turns `pending` verifications that outlived any possible upstream call (the
+ * process died, or shut down mid-call) into `unknown`, for reconciliation to
+ * settle; and forgets expired idempotency keys. Runs at start and periodically;
+ * safe with several instances (row locks, SKIP LOCKED).
+ */
+@Injectable()
+export class VerificationSweeper implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(VerificationSweeper.name);
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<unknown>;
+
+  constructor(
+    private readonly prisma: PrismaService,
+    private readonly audit: AuditService,
+    private readonly idempotency: IdempotencyService,
+    private readonly config: AppConfig,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    const tick = () => {
+      this.running = this.sweep().catch((err) => this.logger.error({ err: loggableError(err) }, 'sweep failed'));
+    };
+    tick();
+    this.timer = setInterval(tick, SWEEP_INTERVAL_MS);
+    this.timer.unref();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.timer);
+    await this.running;
+  }
+
+  /** One pass; returns how many pending verifications became unknown. */
+  async sweep(now = new Date()): Promise<number> {
+    const cutoff = new Date(now.getTime() - pendingDeadlineMs(this.config.upstream));
+    let total = 0;
+    for (;;) {
+      const swept = await this.prisma.$transaction(async (tx) => {
+        const rows = await tx.$queryRaw<Array<{ id: string; id_card_hmac: string | null }>>`
+          WITH stale AS (
+            SELECT id FROM verifications
+            WHERE status = 'pending' AND created_at < ${cutoff}
+            ORDER BY created_at
+            LIMIT ${SWEEP_BATCH}
+            FOR UPDATE SKIP LOCKED
+          )
+          UPDATE verifications v
+          SET status = 'unknown', charge_status = 'unknown', amount = NULL,
+              upstream_error = 'abandoned', completed_at = ${now}
+          FROM stale WHERE v.id = stale.id
+          RETURNING v.id, v.id_card_hmac`;
+        for (const row of rows) {
+          await this.audit.record(tx, systemContext('sweeper'), {
+            action: 'verification.unknown',
+            outcome: 'failure',
+            target: { type: 'verification', id: row.id },
+            details: { reason: 'pending past the upstream deadline', charge_status: 'unknown' },
+            idCardHmac: row.id_card_hmac,
+          });
+        }
+        return rows.length;
+      });
+      total += swept;
+      if (swept < SWEEP_BATCH) break;
+    }
+    if (total > 0) this.logger.warn({ count: total }, 'stale pending verifications marked unknown');
+    await this.idempotency.purgeExpired(now);
+    return total;
+  }
+}

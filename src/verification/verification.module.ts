@@ -1,0 +1,32 @@
+import { Module } from '@nestjs/common';
+import { AuditModule } from '../audit/audit.module';
+import { AuthModule } from '../auth/auth.module';
+import { UpstreamModule } from '../upstream/upstream.module';
+import { ClientPolicyController } from './client-policy.controller';
+import { ClientPolicyService } from './client-policy.service';
+import { DropInController } from './drop-in.controller';
+import { IdempotencyService } from './idempotency.service';
+import { PiiVault } from './pii-vault.service';
+import { SubmissionService } from './submission.service';
+import { VerificationReadsService } from './verification-reads.service';
+import { VerificationSweeper } from './verification-sweeper.service';
+import { VerificationService } from './verification.service';
+import { VerificationStore } from './verification.store';
+import { VerificationsController } from './verifications.controller';
+
+@Module({
+  imports: [AuditModule, AuthModule, UpstreamModule],
+  controllers: [VerificationsController, DropInController, ClientPolicyController],
+  providers: [
+    VerificationService,
+    VerificationReadsService,
+    VerificationStore,
+    SubmissionService,
+    IdempotencyService,
+    ClientPolicyService,
+    PiiVault,
+    VerificationSweeper,
+  ],
+  exports: [VerificationService, VerificationReadsService, VerificationSweeper, PiiVault],
+})
+export class VerificationModule {}

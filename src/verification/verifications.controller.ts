@@ -1,0 +1,143 @@
+import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
+import { ApiBody, ApiCreatedResponse, ApiHeader, ApiNotFoundResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
+import { CurrentAuditContext } from '../audit/audit-context.decorator';
+import type { AuditContext } from '../audit/audit-vocabulary';
+import { Authenticated, CurrentPrincipal } from '../auth/authenticated.decorator';
+import type { Principal } from '../auth/roles';
+import { uuidParam } from '../common/params';
+import { ProblemBody, ProblemException, validationProblem } from '../common/problem';
+import { CreateVerificationDto } from './dto/create-verification.dto';
+import { SearchVerificationsDto, VerificationFiltersDto } from './dto/list-verifications.dto';
+import { VerificationDto, VerificationPageDto } from './dto/verification.dto';
+import { SubmissionService } from './submission.service';
+import { VerificationReadsService, seesFullPii } from './verification-reads.service';
+import { toVerificationDto } from './verification-view';
+import { VerificationFilters } from './verification.types';
+
+function filtersOf(dto: VerificationFiltersDto & Partial<SearchVerificationsDto>): VerificationFilters {
+  const filters: VerificationFilters = {};
+  if (dto.from !== undefined) filters.from = dto.from;
+  if (dto.to !== undefined) filters.to = dto.to;
+  if (dto.result !== undefined) filters.result = dto.result;
+  if (dto.charged !== undefined) filters.charged = dto.charged as VerificationFilters['charged'];
+  if (dto.status !== undefined) filters.status = dto.status;
+  if (dto.reference !== undefined) filters.reference = dto.reference;
+  if (dto.client !== undefined) filters.clientId = dto.client;
+  if (dto.id_card !== undefined) filters.idCard = dto.id_card;
+  if (dto.name !== undefined) filters.name = dto.name;
+  return filters;
+}
+
+@ApiTags('verifications')
+@Controller('v1/verifications')
+export class VerificationsController {
+  constructor(
+    private readonly submissions: SubmissionService,
+    private readonly reads: VerificationReadsService,
+  ) {}
+
+  @Post()
+  @Authenticated({
+    roles: ['client'],
+    summary: 'Verify a name and ID number, or an ID card image',
+    description:
+      'Local checks first (an invalid ID number answers `-2`, an invalid name `-3`, without calling or charging). Otherwise the verification is recorded as `pending`, the upstream is called once (retried only where it cannot have charged), and the answer recorded. `Idempotency-Key` replays the first response (200) for 24 h.',
+  })
+  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'Up to 255 characters; scoped to your client.' })
+  @ApiBody({
+    type: CreateVerificationDto,
+    examples: {
+      nameAndIdCard: {
+        summary: 'Name + ID number',
+        value: { name: '张三', id_card: '360426199101010071', reference: 'order-1234' },
+      },
+      image: {
+        summary: 'ID card image',
+        value: { image_url: 'https://images.example.com/idcard/360426199101010071.jpg' },
+      },
+    },
+  })
+  @ApiCreatedResponse({ type: VerificationDto, description: 'Recorded (201), or replayed (200).' })
+  async create(
+    @Body() body: CreateVerificationDto,
+    @CurrentPrincipal() principal: Principal,
+    @CurrentAuditContext() audit: AuditContext,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Headers('x-sandbox-fault') sandboxFault: string | undefined,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<VerificationDto> {
+    if (body.image_base64 !== undefined) {
+      throw validationProblem([
+        {
+          field: 'image_base64',
+          message: 'is not supported: the upstream takes image URLs only; host the image and send image_url',
+        },
+      ]);
+    }
+    const reply = await this.submissions.submitApi(body, { principal, audit, idempotencyKey, sandboxFault });
+    for (const [k, v] of Object.entries(reply.headers ?? {})) res.setHeader(k, v);
+    if (reply.replayed) res.setHeader('Idempotent-Replayed', 'true');
+    if (reply.problem) throw ProblemException.replay(reply.body as ProblemBody, reply.headers);
+    res.status(reply.replayed ? 200 : reply.status);
+    return reply.body as VerificationDto;
+  }
+
+  @Get(':id')
+  @Authenticated({
+    roles: ['client', 'compliance', 'finance'],
+    summary: 'One verification (compliance sees personal data in full; that read is audited)',
+  })
+  @ApiOkResponse({ type: VerificationDto })
+  @ApiNotFoundResponse({ description: 'No such verification (or not yours).' })
+  async get(
+    @Param('id', uuidParam('id')) id: string,
+    @CurrentPrincipal() principal: Principal,
+    @CurrentAuditContext() audit: AuditContext,
+  ): Promise<VerificationDto> {
+    return toVerificationDto(await this.reads.getVerification(principal, id, audit), seesFullPii(principal));
+  }
+
+  @Get()
+  @Authenticated({
+    roles: ['client', 'compliance', 'finance'],
+    summary: 'List verifications, newest first (clients see their own)',
+  })
+  @ApiOkResponse({ type: VerificationPageDto })
+  async list(
+    @Query() query: VerificationFiltersDto,
+    @CurrentPrincipal() principal: Principal,
+    @CurrentAuditContext() audit: AuditContext,
+  ): Promise<VerificationPageDto> {
+    const page = await this.reads.listVerifications(
+      principal,
+      filtersOf(query),
+      query.cursor,
+      query.limit ?? 50,
+      audit,
+    );
+    return {
+      items: page.items.map((v) => toVerificationDto(v, seesFullPii(principal))),
+      next_cursor: page.next_cursor,
+    };
+  }
+
+  @Post('search')
+  @HttpCode(200)
+  @Authenticated({
+    roles: ['client', 'compliance', 'finance'],
+    summary: 'Search verifications, including by exact ID number or name (kept out of URLs)',
+  })
+  @ApiOkResponse({ type: VerificationPageDto })
+  async search(
+    @Body() body: SearchVerificationsDto,
+    @CurrentPrincipal() principal: Principal,
+    @CurrentAuditContext() audit: AuditContext,
+  ): Promise<VerificationPageDto> {
+    const page = await this.reads.listVerifications(principal, filtersOf(body), body.cursor, body.limit ?? 50, audit);
+    return {
+      items: page.items.map((v) => toVerificationDto(v, seesFullPii(principal))),
+      next_cursor: page.next_cursor,
+    };
+  }
+}
