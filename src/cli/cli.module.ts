@@ -7,6 +7,7 @@ import { loggerParams } from '../common/logging';
 import { AppConfig } from '../config/app-config';
 import { ConfigModule } from '../config/config.module';
 import { DatabaseModule } from '../database/database.module';
+import { VerificationModule } from '../verification/verification.module';
 
 /** The services the CLI drives; logs go to stderr so stdout stays for results. */
 @Module({})
@@ -20,6 +21,7 @@ export class CliModule {
         DatabaseModule,
         AuditModule,
         AuthModule,
+        VerificationModule,
       ],
     };
   }

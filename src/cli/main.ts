@@ -17,6 +17,7 @@ import { prepareRuntime, Runtime } from '../bootstrap';
 import { ProblemException } from '../common/problem';
 import { ConfigError } from '../config/environment';
 import { writeMigration } from '../database/migrations';
+import { PiiMaintenanceService } from '../verification/pii-maintenance.service';
 import { CliModule } from './cli.module';
 
 /*
@@ -211,6 +212,37 @@ export function buildCli(): Command {
       } finally {
         await runtime.stop();
       }
+    });
+
+  const pii = program.command('pii').description('personal data at rest');
+  pii
+    .command('purge')
+    .description(
+      'blank names, ID numbers and OCR fields older than the retention period (hashes, codes and charges stay)',
+    )
+    .option('--days <n>', 'retention in days (default: PII_RETENTION_DAYS)')
+    .option('--json', 'print one JSON object on the last line')
+    .action(async (opts: { days?: string; json?: boolean }) => {
+      await withServices(async (ctx, runtime) => {
+        const days = opts.days !== undefined ? Number(opts.days) : runtime.config.pii.retentionDays;
+        if (days === undefined || !Number.isInteger(days) || days < 1) {
+          throw new CliError('--days: give a whole number of days ≥ 1, or set PII_RETENTION_DAYS');
+        }
+        const result = await ctx.get(PiiMaintenanceService).purgeOlderThan(days, SYSTEM_CLI);
+        if (opts.json) return out(JSON.stringify({ purged: result.purged, cutoff: result.cutoff.toISOString() }));
+        out(`Purged personal data of ${result.purged} verification(s) created before ${result.cutoff.toISOString()}.`);
+      });
+    });
+  pii
+    .command('rekey')
+    .description('re-encrypt personal data sealed with an older key under the newest key in PII_KEYS')
+    .option('--json', 'print one JSON object on the last line')
+    .action(async (opts: { json?: boolean }) => {
+      await withServices(async (ctx) => {
+        const result = await ctx.get(PiiMaintenanceService).rekey(SYSTEM_CLI);
+        if (opts.json) return out(JSON.stringify({ rekeyed: result.rekeyed, key_id: result.keyId }));
+        out(`Re-encrypted ${result.rekeyed} verification(s) under key ${result.keyId}.`);
+      });
     });
 
   return program;

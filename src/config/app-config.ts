@@ -40,6 +40,8 @@ export abstract class AppConfig {
     /** Oldest first; the last key encrypts new values. */
     readonly keys: readonly PiiKey[];
     readonly hmacKey: Buffer;
+    /** Personal data older than this many days is purged (hashes, codes and charges stay); unset: kept. */
+    readonly retentionDays?: number;
   };
   abstract readonly billing: { readonly pricePerChargedCall: number; readonly currency: string };
   abstract readonly logLevel: string;
@@ -97,7 +99,11 @@ export function buildAppConfig(env: EnvironmentVariables, databaseUrl: string, e
       breakerCooldownMs: env.UPSTREAM_BREAKER_COOLDOWN_MS,
     },
     sandbox: { port: env.SANDBOX_PORT, token: env.SANDBOX_TOKEN, faults: env.SANDBOX_FAULTS },
-    pii: { keys: parsePiiKeys(env.PII_KEYS), hmacKey: decodeKey('PII_HMAC_KEY', env.PII_HMAC_KEY, 32) },
+    pii: {
+      keys: parsePiiKeys(env.PII_KEYS),
+      hmacKey: decodeKey('PII_HMAC_KEY', env.PII_HMAC_KEY, 32),
+      retentionDays: env.PII_RETENTION_DAYS,
+    },
     billing: { pricePerChargedCall: env.PRICE_PER_CHARGED_CALL, currency: env.CURRENCY },
     logLevel: env.LOG_LEVEL,
     bodyLimitBytes: env.BODY_LIMIT_BYTES,

@@ -87,6 +87,14 @@ export class EnvironmentVariables {
   @MinLength(40, { message: 'must be a base64 key of at least 32 bytes' })
   PII_HMAC_KEY?: string;
 
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt({ message: 'must be a whole number of days' })
+  @Min(1, { message: 'must be at least 1' })
+  @Max(36500, { message: 'must be at most 36500' })
+  PII_RETENTION_DAYS?: number;
+
   @Transform(toInt)
   @IsInt({ message: 'must be a whole number of minor currency units' })
   @Min(0, { message: 'must not be negative' })

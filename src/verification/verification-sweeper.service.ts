@@ -5,6 +5,7 @@ import { loggableError } from '../common/problem.filter';
 import { AppConfig } from '../config/app-config';
 import { PrismaService } from '../database/prisma.service';
 import { IdempotencyService } from './idempotency.service';
+import { PiiMaintenanceService } from './pii-maintenance.service';
 import { pendingDeadlineMs } from './verification-rules';
 
 const SWEEP_INTERVAL_MS = 15_000;
@@ -13,7 +14,7 @@ const SWEEP_BATCH = 500;
 /**
  * Turns `pending` verifications that outlived any possible upstream call (the
  * process died, or shut down mid-call) into `unknown`, for reconciliation to
- * settle; and forgets expired idempotency keys. Runs at start and periodically;
+ * settle; forgets expired idempotency keys; and applies PII_RETENTION_DAYS. Runs at start and periodically;
  * safe with several instances (row locks, SKIP LOCKED).
  */
 @Injectable()
@@ -26,6 +27,7 @@ export class VerificationSweeper implements OnApplicationBootstrap, OnApplicatio
     private readonly prisma: PrismaService,
     private readonly audit: AuditService,
     private readonly idempotency: IdempotencyService,
+    private readonly pii: PiiMaintenanceService,
     private readonly config: AppConfig,
   ) {}
 
@@ -78,6 +80,9 @@ export class VerificationSweeper implements OnApplicationBootstrap, OnApplicatio
     }
     if (total > 0) this.logger.warn({ count: total }, 'stale pending verifications marked unknown');
     await this.idempotency.purgeExpired(now);
+    if (this.config.pii.retentionDays !== undefined) {
+      await this.pii.purgeOlderThan(this.config.pii.retentionDays, systemContext('retention'), now);
+    }
     return total;
   }
 }

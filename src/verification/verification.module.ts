@@ -6,6 +6,7 @@ import { ClientPolicyController } from './client-policy.controller';
 import { ClientPolicyService } from './client-policy.service';
 import { DropInController } from './drop-in.controller';
 import { IdempotencyService } from './idempotency.service';
+import { PiiMaintenanceService } from './pii-maintenance.service';
 import { PiiVault } from './pii-vault.service';
 import { SubmissionService } from './submission.service';
 import { VerificationReadsService } from './verification-reads.service';
@@ -25,8 +26,9 @@ import { VerificationsController } from './verifications.controller';
     IdempotencyService,
     ClientPolicyService,
     PiiVault,
+    PiiMaintenanceService,
     VerificationSweeper,
   ],
-  exports: [VerificationService, VerificationReadsService, VerificationSweeper, PiiVault],
+  exports: [VerificationService, VerificationReadsService, VerificationSweeper, PiiVault, PiiMaintenanceService],
 })
 export class VerificationModule {}
