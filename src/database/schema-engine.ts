@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { bindMigrationAwareSqlAdapterFactory, ColumnTypeEnum } from '@prisma/driver-adapter-utils';
@@ -111,8 +112,11 @@ function patchForSchemaEngine(adapter: PgAdapter): PgAdapter {
 
 export function poolConfigFromUrl(url: string, overrides: pg.PoolConfig = {}): pg.PoolConfig {
   // Never pass `connectionString` on: it would override `database` for the shadow database.
-  const parsed = parseIntoClientConfig(url);
-  return { ...(parsed as pg.PoolConfig), ...overrides };
+  const parsed = parseIntoClientConfig(url) as pg.PoolConfig;
+  // Like libpq (psql), default to the OS user when the URL names none; pg would rely on $USER.
+  if (!parsed.user) parsed.user = process.env.PGUSER || os.userInfo().username;
+  if (parsed.password === '') delete parsed.password;
+  return { ...parsed, ...overrides };
 }
 
 /** Adapter factory that owns its pools and gives the engine a real, disposable shadow database. */

@@ -19,6 +19,10 @@ export default async function globalSetup(): Promise<void> {
     (globalThis as { __idgateEmbedded?: typeof db }).__idgateEmbedded = db;
     adminUrl = db.adminUrl;
   }
+  // Name the user explicitly (libpq would default to the OS user; pg needs $USER, which may be empty).
+  const parsed = new URL(adminUrl);
+  if (!parsed.username) parsed.username = process.env.PGUSER || os.userInfo().username;
+  adminUrl = parsed.toString();
   const template = `idgate_test_template_${process.pid}`;
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
