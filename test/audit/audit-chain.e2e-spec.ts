@@ -15,8 +15,9 @@ describe('audit hash chain', () => {
     beforeAll(async () => {
       db = await createTestDatabase();
       // Two instances, sealing every 10 ms, so their sealers contend for the chain throughout.
-      a = await startTestApp({ audit: { sealIntervalMs: 10 } }, db);
-      b = await startTestApp({ audit: { sealIntervalMs: 10 } }, db);
+      // Pools big enough for their 10 writers each plus the sealer, so no writer waits for a connection.
+      a = await startTestApp({ databasePoolSize: 16, audit: { sealIntervalMs: 10 } }, db);
+      b = await startTestApp({ databasePoolSize: 16, audit: { sealIntervalMs: 10 } }, db);
     });
     afterAll(async () => {
       await a.close();

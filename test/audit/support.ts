@@ -16,19 +16,22 @@ export const auditOf = (t: TestApp) => t.app.get(AuditService);
 /** Records `count` events in one transaction of their own, through the real service. */
 export async function recordEvents(t: TestApp, count: number, tag = 'e'): Promise<string[]> {
   const audit = auditOf(t);
-  return t.prisma.$transaction(async (tx) => {
-    const ids: string[] = [];
-    for (let i = 0; i < count; i++) {
-      ids.push(
-        await audit.record(tx, TEST_CONTEXT, {
-          action: 'verification.completed',
-          target: { type: 'verification', id: `${tag}-${i}` },
-          details: { result: '0', n: i },
-        }),
-      );
-    }
-    return ids;
-  });
+  return t.prisma.$transaction(
+    async (tx) => {
+      const ids: string[] = [];
+      for (let i = 0; i < count; i++) {
+        ids.push(
+          await audit.record(tx, TEST_CONTEXT, {
+            action: 'verification.completed',
+            target: { type: 'verification', id: `${tag}-${i}` },
+            details: { result: '0', n: i },
+          }),
+        );
+      }
+      return ids;
+    },
+    { maxWait: 30_000, timeout: 30_000 },
+  );
 }
 
 /**
