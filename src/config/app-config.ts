@@ -46,6 +46,8 @@ export abstract class AppConfig {
   abstract readonly billing: { readonly pricePerChargedCall: number; readonly currency: string };
   abstract readonly logLevel: string;
   abstract readonly bodyLimitBytes: number;
+  /** Requests per minute per API key; shared through Redis when `redisUrl` is set, else per process. */
+  abstract readonly rateLimit: { readonly perMinute: number; readonly redisUrl?: string };
   abstract readonly audit: {
     /** 32-byte Ed25519 seed of the checkpoint signing key. */
     readonly signingKeySeed: Buffer;
@@ -107,6 +109,7 @@ export function buildAppConfig(env: EnvironmentVariables, databaseUrl: string, e
     billing: { pricePerChargedCall: env.PRICE_PER_CHARGED_CALL, currency: env.CURRENCY },
     logLevel: env.LOG_LEVEL,
     bodyLimitBytes: env.BODY_LIMIT_BYTES,
+    rateLimit: { perMinute: env.RATE_LIMIT_PER_MINUTE, redisUrl: env.REDIS_URL },
     audit: {
       signingKeySeed: env.AUDIT_SIGNING_KEY
         ? decodeKey('AUDIT_SIGNING_KEY', env.AUDIT_SIGNING_KEY, 32, 32)

@@ -138,6 +138,17 @@ export class EnvironmentVariables {
   EMBEDDED_PG_PORT?: number;
 
   @Transform(toInt)
+  @IsInt({ message: 'must be a whole number of requests' })
+  @Min(1, { message: 'must be between 1 and 1000000' })
+  @Max(1_000_000, { message: 'must be between 1 and 1000000' })
+  RATE_LIMIT_PER_MINUTE: number = 6000;
+
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Matches(/^rediss?:\/\/\S+$/, { message: 'must be a redis:// or rediss:// URL' })
+  REDIS_URL?: string;
+
+  @Transform(toInt)
   @IsInt({ message: 'must be an integer number of bytes' })
   @Min(1024, { message: 'must be between 1024 and 16777216' })
   @Max(16 * 1024 * 1024, { message: 'must be between 1024 and 16777216' })

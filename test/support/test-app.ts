@@ -37,6 +37,7 @@ export function testConfig(databaseUrl: string, overrides: DeepPartial<AppConfig
     billing: { pricePerChargedCall: 50, currency: 'CNY' },
     logLevel: 'info',
     bodyLimitBytes: 64 * 1024,
+    rateLimit: { perMinute: 1_000_000 },
     audit: { signingKeySeed: randomBytes(32), sealIntervalMs: 200, checkpointIntervalMs: 60_000 },
   };
   return {
@@ -46,6 +47,7 @@ export function testConfig(databaseUrl: string, overrides: DeepPartial<AppConfig
     sandbox: { ...base.sandbox, ...overrides.sandbox },
     pii: { ...base.pii, ...(overrides.pii as AppConfig['pii']) },
     billing: { ...base.billing, ...overrides.billing },
+    rateLimit: { ...base.rateLimit, ...overrides.rateLimit },
     audit: { ...base.audit, ...(overrides.audit as AppConfig['audit']) },
   } as AppConfig;
 }

@@ -123,6 +123,8 @@ describe('POST /v1/verifications and reads', () => {
     [{ name: 123, id_card: person.id_card }, 'name'],
     [{ name: '张三', id_card: person.id_card, admin: true }, 'admin'],
     [{ name: '张三', id_card: person.id_card, reference: 'x'.repeat(300) }, 'reference'],
+    [{ image_url: 'https://169.254.169.254/latest/meta-data/idcard/1.jpg' }, 'image_url'],
+    [{ image_url: 'http://images.example.com/idcard/1.jpg' }, 'image_url'],
   ])('refuses %j with 400 naming %s, calling nothing', async (body, field) => {
     const before = h.sandbox.stats().calls;
     const res = await h.t.http.post('/v1/verifications').set(as(client)).send(body).expect(400);

@@ -1,5 +1,6 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { IsArray, IsObject, IsOptional, IsString, MaxLength, MinLength } from 'class-validator';
+import { IsPublicImageUrl } from '../image-url-rules';
 
 /*
  * Field formats are deliberately loose here: an ID number or name that breaks the
@@ -37,6 +38,7 @@ export class CreateVerificationDto {
   @IsString()
   @MinLength(1)
   @MaxLength(2048)
+  @IsPublicImageUrl()
   image_url?: string;
 
   @ApiPropertyOptional({

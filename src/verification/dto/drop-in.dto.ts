@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsArray, IsObject, IsOptional, IsString, MaxLength, MinLength } from 'class-validator';
+import { IsPublicImageUrl } from '../image-url-rules';
 
 /** The upstream's request body, field for field (`POST /identity/idcard/ocr`). */
 export class DropInRequestDto {
@@ -23,6 +24,7 @@ export class DropInRequestDto {
   @IsString()
   @MinLength(1)
   @MaxLength(2048)
+  @IsPublicImageUrl()
   image_url?: string;
 
   @ApiPropertyOptional({
