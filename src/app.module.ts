@@ -3,6 +3,7 @@ import { LoggerModule } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
 import { AuditModule } from './audit/audit.module';
 import { AuthModule } from './auth/auth.module';
+import { BillingModule } from './billing/billing.module';
 import { jsonBodyParser } from './common/body-parsers';
 import { loggerParams } from './common/logging';
 import { AppConfig } from './config/app-config';
@@ -38,6 +39,7 @@ export class AppModule implements NestModule {
         HealthModule,
         UpstreamModule,
         VerificationModule,
+        BillingModule,
       ],
     };
   }

@@ -19,6 +19,7 @@ export const AUDIT_ACTIONS = [
   'auth.failed',
   'auth.denied',
   'reconciliation.created',
+  'price.created',
   'pii.purged',
   'pii.rekeyed',
   'audit.searched',

@@ -1,0 +1,150 @@
+import {
+  classifyLine,
+  InternalCharge,
+  isStatementHeader,
+  parseStatementLine,
+  settlesAsNotBilled,
+  statementPeriod,
+} from './statement-rules';
+
+describe('statement header', () => {
+  it('is exactly trace_id,called_at,result,charged,amount (BOM and spaces aside)', () => {
+    expect(isStatementHeader(['trace_id', 'called_at', 'result', 'charged', 'amount'])).toBe(true);
+    expect(isStatementHeader(['\uFEFFtrace_id', ' called_at', 'result', 'charged', 'amount '])).toBe(true);
+    expect(isStatementHeader(['trace_id', 'called_at', 'result', 'charged'])).toBe(false);
+    expect(isStatementHeader(['called_at', 'trace_id', 'result', 'charged', 'amount'])).toBe(false);
+    expect(isStatementHeader(['id', 'name', 'id_card', 'x', 'y'])).toBe(false);
+  });
+});
+
+describe('statement lines', () => {
+  const good = ['6f1c2d9e-0b7a-4c55-9d0e-1a2b3c4d5e6f', '2026-11-25T10:00:00.123Z', '0', 'true', '50'];
+
+  it('reads a good line, with its line number', () => {
+    expect(parseStatementLine(good, 7)).toEqual({
+      ok: true,
+      line: {
+        lineNo: 7,
+        traceId: good[0],
+        calledAt: new Date('2026-11-25T10:00:00.123Z'),
+        result: '0',
+        charged: true,
+        amount: 50,
+      },
+    });
+    expect(parseStatementLine([good[0], '2026-11-25T18:00:00+08:00', '-1', 'FALSE', '0'], 2)).toMatchObject({
+      ok: true,
+      line: { calledAt: new Date('2026-11-25T10:00:00Z'), charged: false, amount: 0 },
+    });
+  });
+
+  it.each([
+    [[...good, 'extra'], 'expected 5 fields, found 6'],
+    [good.slice(0, 4), 'expected 5 fields, found 4'],
+    [['', ...good.slice(1)], 'trace_id'],
+    [['has space', ...good.slice(1)], 'trace_id'],
+    [[good[0], 'yesterday', ...good.slice(2)], 'called_at'],
+    [[good[0], '2026-11-25T10:00:00', ...good.slice(2)], 'called_at'],
+    [[good[0], '2026-13-45T10:00:00Z', ...good.slice(2)], 'called_at'],
+    [[good[0], good[1], 'zero', 'true', '50'], 'result'],
+    [[good[0], good[1], '0', 'yes', '50'], 'charged'],
+    [[good[0], good[1], '0', 'true', '0.5'], 'amount'],
+    [[good[0], good[1], '0', 'true', '-1'], 'amount'],
+    [[good[0], good[1], '0', 'false', '50'], 'amount: must be 0 when charged is false'],
+  ])('refuses %j (%s), naming the field', (fields, problem) => {
+    const parsed = parseStatementLine(fields, 3);
+    expect(parsed.ok).toBe(false);
+    if (!parsed.ok) {
+      expect(parsed.lineNo).toBe(3);
+      expect(parsed.problem).toContain(problem);
+    }
+  });
+});
+
+describe('statement period', () => {
+  const min = new Date('2026-11-01T00:00:01Z');
+  const max = new Date('2026-11-30T23:59:59Z');
+
+  it('explicit from/to win; otherwise the statement’s [min, max] called_at; otherwise none', () => {
+    const from = new Date('2026-11-01T00:00:00Z');
+    const to = new Date('2026-12-01T00:00:00Z');
+    expect(statementPeriod({ from, to }, { min, max })).toEqual({ period: { from, to }, source: 'explicit' });
+    expect(statementPeriod({}, { min, max })).toEqual({
+      period: { from: min, to: new Date(max.getTime() + 1) },
+      source: 'statement',
+    });
+    expect(statementPeriod({}, { min: null, max: null })).toEqual({ period: null, source: 'none' });
+  });
+
+  it('settles an absent unknown call as not charged only when the whole call lies inside the period', () => {
+    const period = { from: min, to: new Date(max.getTime() + 1) };
+    const inside = { createdAt: new Date('2026-11-10T00:00:00Z'), completedAt: new Date('2026-11-10T00:00:02Z') };
+    expect(settlesAsNotBilled(inside, period)).toBe(true);
+    expect(
+      settlesAsNotBilled({ createdAt: new Date('2026-11-01T00:00:00Z'), completedAt: inside.completedAt }, period),
+    ).toBe(false);
+    expect(settlesAsNotBilled({ createdAt: max, completedAt: new Date(max.getTime() + 1) }, period)).toBe(false);
+    expect(settlesAsNotBilled({ createdAt: max, completedAt: null }, period)).toBe(true);
+  });
+});
+
+describe('matching rule (classifyLine)', () => {
+  const charged: InternalCharge = {
+    status: 'completed',
+    chargeStatus: 'charged',
+    result: '0',
+    unitPrice: 50,
+    amount: 50,
+  };
+  const notCharged: InternalCharge = {
+    status: 'completed',
+    chargeStatus: 'not_charged',
+    result: '-5',
+    unitPrice: 50,
+    amount: 0,
+  };
+  const unknown: InternalCharge = {
+    status: 'unknown',
+    chargeStatus: 'unknown',
+    result: null,
+    unitPrice: 50,
+    amount: null,
+  };
+  const billed = { charged: true, result: '0', amount: 50 };
+
+  it('matches agreeing lines, exactly', () => {
+    expect(classifyLine(billed, charged)).toEqual({ status: 'matched', settlement: null, internalAmount: 50 });
+    expect(classifyLine({ charged: false, result: '-5', amount: 0 }, notCharged).status).toBe('matched');
+  });
+
+  it('names each kind of difference', () => {
+    expect(classifyLine(billed, notCharged).status).toBe('charge_mismatch');
+    expect(classifyLine({ charged: false, result: '0', amount: 0 }, charged).status).toBe('charge_mismatch');
+    expect(classifyLine({ ...billed, amount: 51 }, charged).status).toBe('amount_mismatch');
+    expect(classifyLine({ ...billed, result: '-1' }, charged).status).toBe('result_mismatch');
+    // A charge difference outranks an amount difference, which outranks a result difference.
+    expect(classifyLine({ charged: true, result: '-1', amount: 99 }, charged).status).toBe('amount_mismatch');
+  });
+
+  it('lets the bill settle an unknown call of ours, at our price in force', () => {
+    expect(classifyLine(billed, unknown)).toEqual({ status: 'matched', settlement: 'charged', internalAmount: 50 });
+    expect(classifyLine({ charged: false, result: '-1', amount: 0 }, unknown)).toEqual({
+      status: 'matched',
+      settlement: 'not_charged',
+      internalAmount: 0,
+    });
+    expect(classifyLine({ ...billed, amount: 60 }, unknown)).toEqual({
+      status: 'amount_mismatch',
+      settlement: 'charged',
+      internalAmount: 50,
+    });
+  });
+
+  it('leaves a call still in flight alone', () => {
+    expect(classifyLine(billed, { ...unknown, status: 'pending' })).toEqual({
+      status: 'matched',
+      settlement: null,
+      internalAmount: null,
+    });
+  });
+});

@@ -1,0 +1,54 @@
+import { Controller, Get, Headers, Query, Res } from '@nestjs/common';
+import { ApiOkResponse, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { stringify } from 'csv-stringify/sync';
+import type { Response } from 'express';
+import { Authenticated } from '../../auth/authenticated.decorator';
+import { UsageQueryDto, UsageReportDto } from '../dto/usage.dto';
+import { UsageService } from './usage.service';
+
+export const USAGE_CSV_COLUMNS = [
+  'key',
+  'calls',
+  'charged_calls',
+  'unknown_calls',
+  'amount',
+  'unknown_amount',
+  'currency',
+] as const;
+
+/** True when the caller asked for CSV by query or by Accept. */
+export function wantsCsv(format: string | undefined, accept: string | undefined): boolean {
+  if (format !== undefined) return format === 'csv';
+  return /\btext\/csv\b/.test(accept ?? '') && !/\bapplication\/json\b/.test(accept ?? '');
+}
+
+@ApiTags('billing')
+@Controller('v1/billing/usage')
+export class UsageController {
+  constructor(private readonly usage: UsageService) {}
+
+  @Get()
+  @Authenticated({
+    roles: ['finance', 'admin'],
+    summary: 'Usage: calls, charged calls and amounts per day, client or result',
+    description: 'Computed in PostgreSQL. `format=csv` (or `Accept: text/csv`) returns the same items as CSV.',
+  })
+  @ApiOkResponse({ type: UsageReportDto })
+  @ApiProduces('application/json', 'text/csv')
+  async get(
+    @Query() query: UsageQueryDto,
+    @Headers('accept') accept: string | undefined,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<UsageReportDto | string> {
+    const report = await this.usage.usage({
+      from: query.from,
+      to: query.to,
+      groupBy: query.group_by,
+      tz: query.tz ?? 'UTC',
+    });
+    if (!wantsCsv(query.format, accept)) return report;
+    res.type('text/csv; charset=utf-8');
+    res.setHeader('Content-Disposition', `attachment; filename="usage-${query.group_by}.csv"`);
+    return stringify([[...USAGE_CSV_COLUMNS], ...report.items.map((i) => USAGE_CSV_COLUMNS.map((c) => i[c]))]);
+  }
+}
