@@ -2,6 +2,8 @@ import { Module } from '@nestjs/common';
 import { AuditModule } from '../audit/audit.module';
 import { AuthModule } from '../auth/auth.module';
 import { UpstreamModule } from '../upstream/upstream.module';
+import { PricingModule } from '../billing/pricing/pricing.module';
+import { ChargeSettlementService } from './charge-settlement.service';
 import { ClientPolicyController } from './client-policy.controller';
 import { ClientPolicyService } from './client-policy.service';
 import { DropInController } from './drop-in.controller';
@@ -16,7 +18,7 @@ import { VerificationStore } from './verification.store';
 import { VerificationsController } from './verifications.controller';
 
 @Module({
-  imports: [AuditModule, AuthModule, UpstreamModule],
+  imports: [AuditModule, AuthModule, UpstreamModule, PricingModule],
   controllers: [VerificationsController, DropInController, ClientPolicyController],
   providers: [
     VerificationService,
@@ -28,7 +30,15 @@ import { VerificationsController } from './verifications.controller';
     PiiVault,
     PiiMaintenanceService,
     VerificationSweeper,
+    ChargeSettlementService,
   ],
-  exports: [VerificationService, VerificationReadsService, VerificationSweeper, PiiVault, PiiMaintenanceService],
+  exports: [
+    VerificationService,
+    VerificationReadsService,
+    VerificationSweeper,
+    PiiVault,
+    PiiMaintenanceService,
+    ChargeSettlementService,
+  ],
 })
 export class VerificationModule {}

@@ -3,9 +3,9 @@ import { AuditService } from '../audit/audit.service';
 import type { AuditContext } from '../audit/audit-vocabulary';
 import type { Principal } from '../auth/roles';
 import { ProblemException } from '../common/problem';
-import { AppConfig } from '../config/app-config';
 import { maskIdCardNumber } from '../domain/id-card-number';
 import { PrismaService } from '../database/prisma.service';
+import { PriceService } from '../billing/pricing/price.service';
 import { UpstreamClient } from '../upstream/upstream.client';
 import { UpstreamOutcome } from '../upstream/upstream.types';
 import { ClientPolicyService } from './client-policy.service';
@@ -47,7 +47,7 @@ export class VerificationService {
     private readonly audit: AuditService,
     private readonly upstream: UpstreamClient,
     private readonly policies: ClientPolicyService,
-    private readonly config: AppConfig,
+    private readonly prices: PriceService,
   ) {}
 
   async submit(request: VerificationRequest, options: SubmitOptions): Promise<SubmitOutcome> {
@@ -68,7 +68,9 @@ export class VerificationService {
     const mode: Mode = request.imageUrl !== undefined ? 'image' : 'name_id_card';
     const now = new Date();
     const { clientId } = options.principal;
-    const unitPrice = this.config.billing.pricePerChargedCall;
+    // The price in force now (the price table, else PRICE_PER_CHARGED_CALL / CURRENCY); the row keeps it.
+    const price = await this.prices.priceAt(now);
+    const unitPrice = price.amount;
     const base = {
       clientId,
       apiKeyId: options.principal.keyId,
@@ -76,7 +78,7 @@ export class VerificationService {
       mode,
       reference: request.reference ?? null,
       unitPrice,
-      currency: this.config.billing.currency,
+      currency: price.currency,
     };
 
     // With the vendor's field encryption, idgate cannot read name or ID number: no local checks, nothing to store.
