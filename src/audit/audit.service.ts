@@ -84,7 +84,8 @@ export class AuditService {
 
   /** For events with no business transaction (authentication failures, denials): a small transaction of its own. */
   async recordStandalone(context: AuditContext, event: AuditEventInput): Promise<string> {
-    return this.prisma.$transaction((tx) => this.record(tx, context, event));
+    // A refused request must still be recorded under load: wait for a connection longer than Prisma's 2 s default.
+    return this.prisma.$transaction((tx) => this.record(tx, context, event), { maxWait: 10_000 });
   }
 
   /** Like recordStandalone, but a failure to record is logged rather than thrown (the request is refused anyway). */
