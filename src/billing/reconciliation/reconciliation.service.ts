@@ -230,7 +230,10 @@ export class ReconciliationService {
 
     const first = await records.next().catch(() => ({ done: true as const, value: undefined }));
     const headerOk =
-      !first.done && first.value.info.lines === 1 && isStatementHeader(first.value.record) && unreadable.length === 0;
+      !first.done &&
+      first.value.info.lines === 1 &&
+      isStatementHeader(first.value.record) &&
+      unreadable.every((u) => !u.ok && u.lineNo > 1);
     if (!headerOk) {
       parser.destroy();
       upload.discard();
@@ -443,11 +446,12 @@ export class ReconciliationService {
         WHERE v.created_at >= ${r.period.from} AND v.created_at < ${r.period.to}
           AND (
             v.charge_status = 'charged'
+            -- Unknown calls, and those an earlier statement already settled as not charged (same answer on a re-run).
             OR (
-              v.status = 'unknown' AND v.charge_status = 'unknown'
+              v.status = 'unknown' AND v.charge_status IN ('unknown', 'not_charged')
               AND COALESCE(v.completed_at, v.created_at) < ${r.period.to}
               -- An unclaimed line that could be this call (ambiguous pairing) forbids "not charged".
-              AND (v.upstream_trace_id IS NOT NULL OR NOT EXISTS (
+              AND (v.upstream_trace_id IS NOT NULL OR v.charge_status = 'not_charged' OR NOT EXISTS (
                 SELECT 1 FROM reconciliation_items a
                 WHERE a.reconciliation_id = ${id}::uuid AND a.status = 'missing_internal'
                   AND a.called_at >= v.created_at - ${tolerance}
