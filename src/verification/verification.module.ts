@@ -15,6 +15,7 @@ import { VerificationReadsService } from './verification-reads.service';
 import { VerificationSweeper } from './verification-sweeper.service';
 import { VerificationService } from './verification.service';
 import { VerificationStore } from './verification.store';
+import { VerificationMetrics } from './verification.metrics';
 import { VerificationsController } from './verifications.controller';
 
 @Module({
@@ -31,8 +32,10 @@ import { VerificationsController } from './verifications.controller';
     PiiMaintenanceService,
     VerificationSweeper,
     ChargeSettlementService,
+    VerificationMetrics,
   ],
   exports: [
+    VerificationMetrics,
     VerificationService,
     VerificationReadsService,
     VerificationSweeper,

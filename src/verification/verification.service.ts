@@ -9,6 +9,7 @@ import { PriceService } from '../billing/pricing/price.service';
 import { UpstreamClient } from '../upstream/upstream.client';
 import { UpstreamOutcome } from '../upstream/upstream.types';
 import { ClientPolicyService } from './client-policy.service';
+import { VerificationMetrics } from './verification.metrics';
 import { amountFor, checkLocally, quotaPeriods, settle, Settlement } from './verification-rules';
 import { Tx, VerificationBase, VerificationStore } from './verification.store';
 import { Channel, Mode, VerificationRecord, VerificationRequest } from './verification.types';
@@ -47,6 +48,7 @@ export class VerificationService {
     private readonly audit: AuditService,
     private readonly upstream: UpstreamClient,
     private readonly policies: ClientPolicyService,
+    private readonly metrics: VerificationMetrics,
     private readonly prices: PriceService,
   ) {}
 
@@ -89,10 +91,9 @@ export class VerificationService {
     if (readable) {
       const check = checkLocally({ name: name!, idCard: idCard! }, now);
       if (check.kind === 'rejected') {
-        return {
-          kind: 'recorded',
-          verification: await this.recordLocalRejection(base, name!, idCard!, check, options),
-        };
+        const rejected = await this.recordLocalRejection(base, name!, idCard!, check, options);
+        this.metrics.recordSettled(rejected);
+        return { kind: 'recorded', verification: rejected };
       }
       name = check.normalized.name;
       idCard = check.normalized.idCard;
@@ -132,7 +133,10 @@ export class VerificationService {
       await this.linkIdempotency(tx, clientId, options.idempotencyKey, row.id);
       return { row };
     });
-    if ('reused' in pending) return { kind: 'recorded', verification: pending.reused! };
+    if ('reused' in pending) {
+      this.metrics.recordSettled(pending.reused!);
+      return { kind: 'recorded', verification: pending.reused! };
+    }
 
     // The paid call, outside any transaction: the pending row is committed whatever happens next.
     const outcome = await this.upstream.verify(
@@ -172,7 +176,7 @@ export class VerificationService {
   /** Moves a verification out of `pending` (or a late answer out of `unknown`), with its audit event. */
   async settleVerification(id: string, outcome: UpstreamOutcome, context: AuditContext): Promise<VerificationRecord> {
     const s: Settlement = settle(outcome);
-    return this.prisma.$transaction(async (tx) => {
+    const settled = await this.prisma.$transaction(async (tx) => {
       const current = await tx.verification.findUniqueOrThrow({ where: { id } });
       const settleable = current.status === 'pending' || (current.status === 'unknown' && s.status !== 'unknown');
       if (!settleable) return this.store.toRecord(current);
@@ -215,6 +219,8 @@ export class VerificationService {
       });
       return this.store.toRecord(row);
     });
+    this.metrics.recordSettled(settled);
+    return settled;
   }
 
   private async recordLocalRejection(
