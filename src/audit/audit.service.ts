@@ -20,7 +20,8 @@ import {
 import { AuditSealer } from './audit-sealer.service';
 import { AuditContext } from './audit-vocabulary';
 import { AuditEventView, CheckpointView, EXPORT_FORMAT, EXPORT_VERSION } from './export-format';
-import { basicIdCardNormalization, idCardHmac } from './id-card-hmac';
+import { normalizeIdCardNumber } from '../domain/id-card-number';
+import { idCardHmac } from './id-card-hmac';
 
 /** The transaction a business change runs in (`prisma.$transaction(async (tx) => …)`). */
 export type AuditTransaction = Prisma.TransactionClient;
@@ -99,7 +100,7 @@ export class AuditService {
 
   /** The HMAC under which events about this ID number are found. */
   idCardHmac(idCard: string): string {
-    return idCardHmac(this.config.pii.hmacKey, basicIdCardNormalization(idCard));
+    return idCardHmac(this.config.pii.hmacKey, normalizeIdCardNumber(idCard));
   }
 
   /** Newest first, keyset-paginated on (occurred_at, id). Unsealed events show seq, hash and prev_hash null. */

@@ -125,6 +125,9 @@ class MigrationAdapterFactory extends PrismaPg {
 
   constructor(private readonly poolConfig: pg.PoolConfig) {
     const pool = new pg.Pool({ ...poolConfig, max: 2 });
+    // Idle connections can be cut by the server (the shadow database is dropped WITH FORCE);
+    // without a listener pg would raise that as an unhandled error.
+    pool.on('error', () => undefined);
     super(pool);
     this.pools.push(pool);
   }
@@ -139,6 +142,7 @@ class MigrationAdapterFactory extends PrismaPg {
     const database = `idgate_shadow_${randomUUID().replaceAll('-', '')}`;
     await admin.query(`CREATE DATABASE "${database}"`);
     const pool = new pg.Pool({ ...this.poolConfig, database, max: 2 });
+    pool.on('error', () => undefined);
     const adapter = patchForSchemaEngine(await new PrismaPg(pool).connect());
     const dispose = adapter.dispose.bind(adapter);
     adapter.dispose = async () => {

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { checkIdCardNumber, idCardCheckCharacter, maskIdCardNumber } from './id-card-number';
+import { checkIdCardNumber, idCardCheckCharacter, maskIdCardNumber, normalizeIdCardNumber } from './id-card-number';
 
 const NOW = new Date('2024-06-15T12:00:00Z');
 
@@ -136,5 +136,13 @@ describe('maskIdCardNumber', () => {
   it('masks short input entirely', () => {
     expect(maskIdCardNumber('1234567890')).toBe('**********');
     expect(maskIdCardNumber('')).toBe('');
+  });
+});
+
+describe('normalizeIdCardNumber (the form hashed for search)', () => {
+  it('normalises valid numbers and leaves invalid ones trimmed and upper-cased', () => {
+    expect(normalizeIdCardNumber(' 34052419800101001x ')).toBe('34052419800101001X');
+    expect(normalizeIdCardNumber('360426910101007')).toBe('360426199101010071');
+    expect(normalizeIdCardNumber(' 110101199003071234x ')).toBe('110101199003071234X');
   });
 });

@@ -109,3 +109,13 @@ export function maskIdCardNumber(value: string): string {
   if (chars.length < 11) return '*'.repeat(chars.length);
   return chars.slice(0, 6).join('') + '*'.repeat(chars.length - 10) + chars.slice(-4).join('');
 }
+
+/**
+ * The form an ID number is hashed in for exact search: a valid number normalised
+ * (upper-case `X`, 15-digit form converted), anything else trimmed and upper-cased,
+ * so every module derives the same HMAC from the same input.
+ */
+export function normalizeIdCardNumber(input: string, now: Date = new Date()): string {
+  const check = checkIdCardNumber(input, now);
+  return check.ok ? check.normalized : input.trim().toUpperCase();
+}

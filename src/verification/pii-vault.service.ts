@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { idCardHmac } from '../audit/id-card-hmac';
 import { AppConfig } from '../config/app-config';
-import { checkIdCardNumber } from '../domain/id-card-number';
+import { normalizeIdCardNumber } from '../domain/id-card-number';
 import { checkPersonName } from '../domain/person-name';
 import { PiiCipher } from '../domain/pii-cipher';
 import { createHmac } from 'node:crypto';
@@ -41,7 +41,7 @@ export class PiiVault {
 
   /** HMAC of the normalised ID number (a 15-digit number hashes like its 18-digit form). */
   idCardHmac(idCard: string): string {
-    return idCardHmac(this.hmacKey, normalizeIdCardForSearch(idCard));
+    return idCardHmac(this.hmacKey, normalizeIdCardNumber(idCard));
   }
 
   /** HMAC of the normalised name (look-alike dots folded, NFC), domain-separated from ID numbers. */
@@ -50,10 +50,4 @@ export class PiiVault {
     const normalized = check.ok ? check.normalized : name.trim().normalize('NFC');
     return createHmac('sha256', this.hmacKey).update('name\n').update(normalized, 'utf8').digest('hex');
   }
-}
-
-/** The form ID numbers are hashed in: validated numbers normalised, anything else trimmed and upper-cased. */
-export function normalizeIdCardForSearch(idCard: string): string {
-  const check = checkIdCardNumber(idCard, new Date());
-  return check.ok ? check.normalized : idCard.trim().toUpperCase();
 }
