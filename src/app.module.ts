@@ -8,6 +8,7 @@ import { jsonBodyParser } from './common/body-parsers';
 import { loggerParams } from './common/logging';
 import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
+import { ConsoleModule } from './console/console.module';
 import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
 import { VerificationModule } from './verification/verification.module';
@@ -40,6 +41,7 @@ export class AppModule implements NestModule {
         UpstreamModule,
         VerificationModule,
         BillingModule,
+        ConsoleModule,
       ],
     };
   }
