@@ -9,6 +9,9 @@ import { createTestDatabase, TestDatabase } from './support/databases';
 import { runCli, spawnNode } from './support/processes';
 import { startTestApp } from './support/test-app';
 
+// Spawning compiled processes is slow on a loaded 2-core machine: give these suites room.
+jest.setTimeout(180_000);
+
 /** A fresh machine: no DATABASE_URL, no keys, an empty data folder. */
 describe('npm start on a fresh machine (embedded PostgreSQL)', () => {
   let dataDir: string;
