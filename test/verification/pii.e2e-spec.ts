@@ -7,6 +7,9 @@ import { runCli } from '../support/processes';
 import { startTestApp } from '../support/test-app';
 import { KNOWN, startWithSandbox, VerificationHarness } from '../support/verification-app';
 
+// This suite spawns the compiled CLI, which is slow on a loaded 2-core machine.
+jest.setTimeout(180_000);
+
 async function dumpAllTables(url: string): Promise<string> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
