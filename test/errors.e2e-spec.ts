@@ -56,6 +56,22 @@ describe('errors are RFC 9457 problem+json', () => {
     expect(await t.prisma.client.count({ where: { name: 'big' } })).toBe(0);
   });
 
+  it('deeply nested JSON is a 400, not a stack overflow', async () => {
+    const deep = '{"a":'.repeat(600) + '1' + '}'.repeat(600); // under this suite's 4 KB body limit
+    const res = await t.http
+      .post('/v1/clients')
+      .set('Authorization', `Bearer ${admin}`)
+      .set('Content-Type', 'application/json')
+      .send(deep);
+    expectProblem(res, 400, 'bad-request');
+    const arrays = await t.http
+      .post('/v1/clients')
+      .set('Authorization', `Bearer ${admin}`)
+      .set('Content-Type', 'application/json')
+      .send('['.repeat(1500) + ']'.repeat(1500));
+    expectProblem(arrays, 400, 'bad-request');
+  });
+
   it('unknown routes are 404 problem+json', async () => {
     expectProblem(await t.http.get('/v1/nothing-here'), 404, 'not-found');
     expectProblem(await t.http.get('/nothing'), 404, 'not-found');

@@ -17,7 +17,10 @@ export class CliModule {
       module: CliModule,
       imports: [
         ConfigModule.forRoot(config),
-        LoggerModule.forRoot(loggerParams('warn', pino.destination(2))),
+        // Only errors reach the CLI's stderr (warnings such as "sandbox mode" are for the server).
+        LoggerModule.forRoot(
+          loggerParams(['silent', 'fatal'].includes(config.logLevel) ? config.logLevel : 'error', pino.destination(2)),
+        ),
         DatabaseModule,
         AuditModule,
         AuthModule,

@@ -26,6 +26,36 @@ function withProblemErrors(parser: RequestHandler): RequestHandler {
     });
 }
 
+/** No request idgate takes nests deeper than a few levels; deep nesting only serves to exhaust the stack. */
+export const MAX_JSON_DEPTH = 32;
+
+/** Nesting depth of a parsed JSON value, measured without recursion. */
+export function jsonDepth(value: unknown): number {
+  let max = 0;
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    if (node === null || typeof node !== 'object') continue;
+    max = Math.max(max, depth);
+    if (max > MAX_JSON_DEPTH) return max;
+    for (const child of Object.values(node as Record<string, unknown>)) stack.push([child, depth + 1]);
+  }
+  return max;
+}
+
 export function jsonBodyParser(limitBytes: number): RequestHandler {
-  return withProblemErrors(express.json({ limit: limitBytes, type: ['application/json', 'application/*+json'] }));
+  const parse = withProblemErrors(
+    express.json({ limit: limitBytes, type: ['application/json', 'application/*+json'] }),
+  );
+  return (req: Request, res: Response, next: NextFunction) =>
+    parse(req, res, () => {
+      if (jsonDepth(req.body) > MAX_JSON_DEPTH) {
+        return sendProblem(
+          req,
+          res,
+          problemBody('bad-request', `JSON nested deeper than ${MAX_JSON_DEPTH} levels is refused.`),
+        );
+      }
+      next();
+    });
 }

@@ -1,6 +1,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { randomUUID } from 'node:crypto';
+import { isDatabaseUnavailable } from '../database/database-errors';
 import { PROBLEM_CONTENT_TYPE, ProblemBody, ProblemException, kindForStatus, problemBody } from './problem';
 import { toUpstreamStyleError, UPSTREAM_COMPATIBLE_PREFIX } from './upstream-style-error';
 
@@ -61,6 +62,19 @@ export class ProblemFilter implements ExceptionFilter {
       const detail = Array.isArray(message) ? message.join('; ') : typeof message === 'string' ? message : undefined;
       if (status >= 500) this.logger.error({ err: loggableError(exception) }, 'request failed');
       return sendProblem(req, res, problemBody(kindForStatus(status), status >= 500 ? undefined : detail));
+    }
+    if (isDatabaseUnavailable(exception)) {
+      this.logger.warn({ err: loggableError(exception) }, 'database unavailable');
+      return sendProblem(
+        req,
+        res,
+        problemBody('service-unavailable', 'The database is unavailable; nothing was recorded. Try again shortly.'),
+        { 'Retry-After': '5' },
+      );
+    }
+    if (exception instanceof RangeError && /call stack/i.test(exception.message)) {
+      // Defence in depth: input too deeply nested for the validator (the body parser refuses most).
+      return sendProblem(req, res, problemBody('bad-request', 'The request is nested too deeply.'));
     }
     this.logger.error({ err: loggableError(exception) }, 'unhandled error');
     sendProblem(req, res, problemBody('internal', 'An unexpected error occurred; it has been logged.'));

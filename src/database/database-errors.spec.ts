@@ -1,0 +1,23 @@
+import { isDatabaseUnavailable } from './database-errors';
+
+describe('isDatabaseUnavailable', () => {
+  it.each([
+    [{ code: 'P1001' }],
+    [{ code: 'P2024' }],
+    [{ code: 'P2010', meta: { driverAdapterError: { cause: { kind: 'DatabaseNotReachable' } } } }],
+    [{ code: '57P01' }],
+    [{ code: '08006' }],
+    [{ code: 'ECONNREFUSED' }],
+    [Object.assign(new Error('Connection terminated unexpectedly'), {})],
+    [{ cause: { cause: { code: '57P03' } } }],
+  ])('recognises %j', (err) => {
+    expect(isDatabaseUnavailable(err)).toBe(true);
+  });
+
+  it.each([[{ code: 'P2002' }], [{ code: '23505' }], [new TypeError('x is undefined')], [null], ['text']])(
+    'does not mistake %j for an outage',
+    (err) => {
+      expect(isDatabaseUnavailable(err)).toBe(false);
+    },
+  );
+});
