@@ -1,8 +1,11 @@
 import { createHash } from 'node:crypto';
-import { Transform } from 'node:stream';
+import { performance } from 'node:perf_hooks';
+import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Injectable, Logger } from '@nestjs/common';
 import { CsvError, parse } from 'csv-parse';
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import { stringify } from 'csv-stringify/sync';
 import { AuditService } from '../../audit/audit.service';
 import type { AuditContext } from '../../audit/audit-vocabulary';
@@ -11,6 +14,7 @@ import { decodeCursor, encodeCursor, Page } from '../../common/pagination';
 import { ProblemException, validationProblem } from '../../common/problem';
 import { AppConfig } from '../../config/app-config';
 import { PrismaService } from '../../database/prisma.service';
+import { poolConfigFromUrl } from '../../database/schema-engine';
 import { Prisma } from '../../generated/prisma/client';
 import { ChargeSettlementService } from '../../verification/charge-settlement.service';
 import { parseBound } from '../usage/usage-rules';
@@ -27,8 +31,8 @@ import {
 } from './statement-rules';
 import type { StatementUpload } from './statement-upload';
 
-/** Lines per INSERT while loading (7 array parameters per statement, whatever the batch size). */
-const LOAD_BATCH = 5000;
+/** Lines per COPY while loading: each batch is its own short transaction. */
+const LOAD_BATCH = 20_000;
 /** Rows per query while exporting. */
 const EXPORT_BATCH = 5000;
 /**
@@ -120,6 +124,22 @@ const ITEM_COLUMNS = Prisma.sql`seq, line_no, status, trace_id, called_at, vendo
   verification_id::text AS verification_id, match_method, internal_charge_status, internal_result, internal_amount,
   settlement, problem`;
 
+/** Milliseconds per named phase, for the log line of each reconciliation. */
+class PhaseTimer {
+  private last = performance.now();
+  private readonly phases: Record<string, number> = {};
+
+  mark(name: string): void {
+    const now = performance.now();
+    this.phases[name] = Math.round(now - this.last);
+    this.last = now;
+  }
+
+  done(): Record<string, number> {
+    return this.phases;
+  }
+}
+
 class LineBatch {
   lineNo: number[] = [];
   traceId: (string | null)[] = [];
@@ -131,6 +151,19 @@ class LineBatch {
 
   get size(): number {
     return this.lineNo.length;
+  }
+
+  /** COPY's CSV: text always quoted (so "" is an empty string), NULL as an empty unquoted field. */
+  toCsv(id: string): string {
+    const text = (v: string | null) => (v === null ? '' : `"${v.replace(/"/g, '""')}"`);
+    const plain = (v: string | number | boolean | null) => (v === null ? '' : String(v));
+    let out = '';
+    for (let i = 0; i < this.lineNo.length; i++) {
+      out +=
+        `${id},${this.lineNo[i]},${text(this.traceId[i])},${plain(this.calledAt[i])},${text(this.result[i])},` +
+        `${plain(this.charged[i])},${plain(this.amount[i])},${text(this.problem[i])}\n`;
+    }
+    return out;
   }
 
   add(parsed: ParsedLine, raw: readonly string[] = []): void {
@@ -167,10 +200,10 @@ class LineBatch {
  * Reconciliation against the vendor's statement (SPEC §7, issue 6).
  *
  * 1. Load: the upload is streamed through csv-parse into `reconciliation_lines`
- *    in batches of 5,000 lines (one multi-row INSERT over arrays each), in
- *    short transactions: no transaction spans the upload, so the audit sealer's
- *    watermark is not held back by a slow client. A refused header stores
- *    nothing; a failed upload removes what it loaded.
+ *    with one COPY per 20,000 lines on a connection of its own; each COPY is a
+ *    short transaction, so no transaction spans the upload and the audit
+ *    sealer's watermark is not held back by a slow client. A refused header
+ *    stores nothing; a failed upload removes what it loaded.
  * 2. Match, in ONE transaction (serialised with other reconciliations): one
  *    set-based pass joins the lines to `verification_charges` by trace id;
  *    a second, small pass pairs lines nobody claimed with our `unknown` calls
@@ -258,18 +291,23 @@ export class ReconciliationService {
     });
     const id = created.id;
 
+    const loadStarted = performance.now();
+    const loader = new pg.Client(
+      poolConfigFromUrl(this.config.databaseUrl, { application_name: 'idgate-reconciliation' }),
+    );
     let lineCount = 0;
     let maxLineNo = 1;
     let minCalledAt: Date | null = null;
     let maxCalledAt: Date | null = null;
     try {
+      await loader.connect();
       let batch = new LineBatch();
       const flush = async () => {
         for (const u of unreadable.splice(0)) batch.add(u);
         if (batch.size === 0) return;
         lineCount += batch.size;
         maxLineNo = Math.max(maxLineNo, ...batch.lineNo);
-        await this.insertLines(id, batch);
+        await this.insertLines(loader, id, batch);
         batch = new LineBatch();
       };
       for (;;) {
@@ -290,12 +328,18 @@ export class ReconciliationService {
       await flush();
     } catch (err) {
       upload.discard();
-      await this.prisma.reconciliation.delete({ where: { id } }).catch(() => undefined);
+      await this.discardLoad(id);
       if (err instanceof ProblemException) throw err;
       this.logger.warn({ reconciliation_id: id, reason: (err as Error).name }, 'statement upload failed');
       throw new ProblemException('bad-request', 'The statement upload could not be read to the end.');
+    } finally {
+      await loader.end().catch(() => undefined);
     }
 
+    this.logger.log(
+      { reconciliation_id: id, lines: lineCount, load_ms: Math.round(performance.now() - loadStarted) },
+      'statement loaded',
+    );
     const { period: resolved, source } = statementPeriod(period, { min: minCalledAt, max: maxCalledAt });
     return this.prisma.$transaction(
       async (tx) =>
@@ -313,13 +357,29 @@ export class ReconciliationService {
     );
   }
 
-  private async insertLines(id: string, b: LineBatch): Promise<void> {
-    await this.prisma.$executeRaw`
-      INSERT INTO reconciliation_lines (reconciliation_id, line_no, trace_id, called_at, result, charged, amount, problem)
-      SELECT ${id}::uuid, l.*
-      FROM unnest(${b.lineNo}::int[], ${b.traceId}::text[], ${b.calledAt}::timestamptz[], ${b.result}::text[],
-                  ${b.charged}::boolean[], ${b.amount}::int[], ${b.problem}::text[])
-           AS l(line_no, trace_id, called_at, result, charged, amount, problem)`;
+  /** Removes what a failed upload loaded (lines first: there is no cascading foreign key). */
+  private async discardLoad(id: string): Promise<void> {
+    try {
+      await this.prisma.$transaction([
+        this.prisma.$executeRaw`DELETE FROM reconciliation_lines WHERE reconciliation_id = ${id}::uuid`,
+        this.prisma.$executeRaw`DELETE FROM reconciliations WHERE id = ${id}::uuid AND state = 'loading'`,
+      ]);
+    } catch (err) {
+      this.logger.error({ reconciliation_id: id, reason: (err as Error).name }, 'could not discard a failed upload');
+    }
+  }
+
+  /** One COPY per batch, on the loader's own connection; each COPY is a short transaction of its own. */
+  private async insertLines(loader: pg.Client, id: string, b: LineBatch): Promise<void> {
+    await pipeline(
+      Readable.from([b.toCsv(id)]),
+      loader.query(
+        copyFrom(
+          'COPY reconciliation_lines (reconciliation_id, line_no, trace_id, called_at, result, charged, amount, problem) ' +
+            'FROM STDIN WITH (FORMAT csv)',
+        ),
+      ),
+    );
   }
 
   private async match(
@@ -336,8 +396,11 @@ export class ReconciliationService {
     },
   ): Promise<ReconciliationSummary> {
     const { id } = r;
+    const phases = new PhaseTimer();
     // One reconciliation matches at a time: two statements must not settle the same unknown call differently.
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('idgate.billing.reconciliation'))`;
+    // Fresh statistics for the rows just loaded, so the planner hash-joins a large statement instead of looping.
+    await tx.$executeRaw`ANALYZE reconciliation_lines`;
     const tolerance = Prisma.sql`(${TIME_WINDOW_TOLERANCE_MS}::int * interval '1 millisecond')`;
 
     // Pass 1: every line, joined to ours by trace id, judged (statement-rules.ts classifyLine, in SQL).
@@ -386,6 +449,7 @@ export class ReconciliationService {
              problem
       FROM judged`;
 
+    phases.mark('pass1_trace_join');
     // Pass 2: lines nobody claimed, paired by time with unknown calls of ours that never learnt a trace id.
     const [{ pending }] = await tx.$queryRaw<Array<{ pending: boolean }>>`
       SELECT EXISTS (
@@ -413,9 +477,15 @@ export class ReconciliationService {
         chosen AS (
           SELECT * FROM ranked WHERE (n_exact = 1 AND exact) OR (n_exact = 0 AND n_all = 1)
         ),
+        -- A call claimed by one line inside its own window keeps that line; otherwise only a sole claimant pairs.
+        claims AS (
+          SELECT chosen.*,
+                 count(*) FILTER (WHERE exact) OVER (PARTITION BY verification_id) AS v_exact,
+                 count(*) OVER (PARTITION BY verification_id) AS v_all
+          FROM chosen
+        ),
         paired AS (
-          SELECT c.* FROM chosen c
-          WHERE (SELECT count(*) FROM chosen o WHERE o.verification_id = c.verification_id) = 1
+          SELECT * FROM claims WHERE (v_exact = 1 AND exact) OR (v_exact = 0 AND v_all = 1)
         )
         UPDATE reconciliation_items i
         SET verification_id = p.verification_id,
@@ -429,6 +499,8 @@ export class ReconciliationService {
         FROM paired p
         WHERE i.reconciliation_id = ${id}::uuid AND i.seq = p.seq`;
     }
+    await tx.$executeRaw`ANALYZE reconciliation_items`;
+    phases.mark('pass2_time_window');
 
     // Pass 3: ours in the period that the bill lacks: charged → missing_vendor; unknown → not_billed (settled not charged).
     if (r.period) {
@@ -462,6 +534,7 @@ export class ReconciliationService {
             SELECT 1 FROM reconciliation_items i WHERE i.reconciliation_id = ${id}::uuid AND i.verification_id = v.id
           )`;
     }
+    phases.mark('pass3_ours_not_billed');
 
     // Settle what the statement settles, through the verification module (audited there, in this transaction).
     const wanted = await tx.$queryRaw<
@@ -489,6 +562,7 @@ export class ReconciliationService {
         WHERE reconciliation_id = ${id}::uuid AND verification_id = ANY(${notDone}::uuid[])`;
     }
 
+    phases.mark('settlements');
     const summary = await this.computeSummary(tx, id);
     const settledCounts = {
       charged: settled.filter((s) => s.chargeStatus === 'charged').length,
@@ -525,6 +599,8 @@ export class ReconciliationService {
         settled: settledCounts,
       },
     });
+    phases.mark('summary_audit');
+    this.logger.log({ reconciliation_id: id, lines: r.lineCount, phases_ms: phases.done() }, 'reconciliation matched');
     return toSummary(row);
   }
 
