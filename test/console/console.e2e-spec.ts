@@ -44,8 +44,9 @@ const CHROMIUM_ARGS = [
 const SHOTS = path.join(__dirname, '..', '..', 'test-artifacts', 'console');
 const hasChromium = existsSync(CHROMIUM);
 if (!hasChromium) {
-  console.warn(
-    `console browser tests skipped: ${CHROMIUM} not installed (apt-get install chromium, or .ci/install-browser)`,
+  // One line, not jest's console block with a stack trace.
+  process.stderr.write(
+    `console browser tests skipped: ${CHROMIUM} not installed (apt-get install chromium, or .ci/install-browser)\n`,
   );
 }
 /** The browser suite exists only where Chromium does (no skipped tests are registered otherwise). */

@@ -97,6 +97,7 @@ export function chargedText(v) {
   return 'unknown';
 }
 
+/** The tail of an id (UUIDv7 ids share their time-ordered head). */
 export function shortId(id) {
-  return id ? `${String(id).slice(0, 8)}…` : '—';
+  return id ? `…${String(id).slice(-8)}` : '—';
 }

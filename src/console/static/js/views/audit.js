@@ -33,7 +33,8 @@ const ACTIONS = [
 ];
 const OUTCOMES = ['success', 'failure', 'denied'];
 
-const short = (id) => (id && id.length > 13 ? `${id.slice(0, 8)}…` : id);
+// Ids are UUIDv7 (time first): their tail tells them apart. The full id is in the cell's title.
+const short = (id) => (id && id.length > 13 ? `…${id.slice(-8)}` : id);
 
 function actorCell(a) {
   if (!a) return '—';
