@@ -467,7 +467,7 @@ describeInChromium('console in headless Chromium', () => {
     await page.getByRole('heading', { name: 'Sign in to the idgate console' }).waitFor();
   });
 
-  it('a reload keeps the tab signed in; a revoked key signs the console out with the reason', async () => {
+  it('a reload keeps the tab signed in, a new tab is not; a revoked key signs the console out with the reason', async () => {
     await signIn(keys.compliance);
     await page.getByText('Signed in as compliance').waitFor();
     await page.reload();
@@ -477,6 +477,18 @@ describeInChromium('console in headless Chromium', () => {
     await other.goto(`${base}/console/`);
     await other.getByRole('heading', { name: 'Sign in to the idgate console' }).waitFor();
     await other.close();
+
+    // Revoked while signed in: the next call is refused, and the console signs out saying why.
+    const doomed = await h.t.keyFor('compliance');
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await signIn(doomed.key);
+    await page.getByText('Signed in as compliance').waitFor();
+    const revoked = await h.t.http.delete(`/v1/api-keys/${doomed.id}`).set('Authorization', `Bearer ${keys.admin}`);
+    expect(revoked.status).toBeLessThan(300);
+    expectHttpErrors(401);
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    await page.getByText('Signed out: This API key has been revoked.').waitFor();
+    await expect(page.evaluate(() => sessionStorage.length)).resolves.toBe(0);
   });
 
   it('compliance: the integrity badge turns red with the first bad seq after tampering', async () => {

@@ -143,7 +143,9 @@ function show(id, arg) {
 }
 
 document.getElementById('sign-out').addEventListener('click', () => signOut('You are signed out.'));
-setUnauthorizedHandler((problem) => signOut(`Signed out: ${problem?.detail || 'the API no longer accepts this key'}.`));
+setUnauthorizedHandler((problem) =>
+  signOut(`Signed out: ${(problem?.detail || 'the API no longer accepts this key').replace(/\.$/, '')}.`),
+);
 
 async function boot() {
   const key = session.key();
