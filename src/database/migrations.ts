@@ -56,16 +56,18 @@ export async function applyMigrations(databaseUrl: string): Promise<string[]> {
   }
 }
 
-/**
- * SQL that takes a database built by the migrations to what schema.prisma describes,
- * or null when they agree. Replays the migrations in a throwaway shadow database.
- */
-export async function pendingSchemaChange(databaseUrl: string): Promise<string | null> {
+type DiffSource = 'migrations' | 'live database';
+
+/** SQL that takes `from` to what schema.prisma describes, or null when they agree. */
+async function diffToSchema(databaseUrl: string, from: DiffSource): Promise<string | null> {
   const session = await openSchemaEngine(databaseUrl, schemaFiles());
   try {
     const [file, content] = schemaFiles()[0];
     const result = await session.engine.diff({
-      from: { tag: 'migrations', ...readMigrationList() },
+      from:
+        from === 'migrations'
+          ? { tag: 'migrations', ...readMigrationList() }
+          : { tag: 'schemaDatasource', files: [{ path: file, content }], configDir: prismaDir() },
       to: { tag: 'schemaDatamodel', files: [{ path: file, content }] },
       script: true,
       exitCode: true,
@@ -77,22 +79,17 @@ export async function pendingSchemaChange(databaseUrl: string): Promise<string |
   }
 }
 
+/**
+ * SQL that takes a database built by the migrations to what schema.prisma describes,
+ * or null when they agree. Replays the migrations in a throwaway shadow database.
+ */
+export function pendingSchemaChange(databaseUrl: string): Promise<string | null> {
+  return diffToSchema(databaseUrl, 'migrations');
+}
+
 /** Drift check: SQL that takes the live database to schema.prisma, or null when there is no drift. */
-export async function liveSchemaDrift(databaseUrl: string): Promise<string | null> {
-  const session = await openSchemaEngine(databaseUrl, schemaFiles());
-  try {
-    const [file, content] = schemaFiles()[0];
-    const result = await session.engine.diff({
-      from: { tag: 'schemaDatasource', files: [{ path: file, content }], configDir: prismaDir() },
-      to: { tag: 'schemaDatamodel', files: [{ path: file, content }] },
-      script: true,
-      exitCode: true,
-      filters: NO_FILTER,
-    });
-    return result.exitCode === 2 ? (result.stdout ?? '') : null;
-  } finally {
-    await session.close();
-  }
+export function liveSchemaDrift(databaseUrl: string): Promise<string | null> {
+  return diffToSchema(databaseUrl, 'live database');
 }
 
 function utcStamp(now: Date): string {

@@ -109,17 +109,7 @@ export class VerificationsController {
     @CurrentPrincipal() principal: Principal,
     @CurrentAuditContext() audit: AuditContext,
   ): Promise<VerificationPageDto> {
-    const page = await this.reads.listVerifications(
-      principal,
-      filtersOf(query),
-      query.cursor,
-      query.limit ?? 50,
-      audit,
-    );
-    return {
-      items: page.items.map((v) => toVerificationDto(v, seesFullPii(principal))),
-      next_cursor: page.next_cursor,
-    };
+    return this.page(principal, query, audit);
   }
 
   @Post('search')
@@ -134,7 +124,21 @@ export class VerificationsController {
     @CurrentPrincipal() principal: Principal,
     @CurrentAuditContext() audit: AuditContext,
   ): Promise<VerificationPageDto> {
-    const page = await this.reads.listVerifications(principal, filtersOf(body), body.cursor, body.limit ?? 50, audit);
+    return this.page(principal, body, audit);
+  }
+
+  private async page(
+    principal: Principal,
+    filters: VerificationFiltersDto & Partial<SearchVerificationsDto>,
+    audit: AuditContext,
+  ): Promise<VerificationPageDto> {
+    const page = await this.reads.listVerifications(
+      principal,
+      filtersOf(filters),
+      filters.cursor,
+      filters.limit ?? 50,
+      audit,
+    );
     return {
       items: page.items.map((v) => toVerificationDto(v, seesFullPii(principal))),
       next_cursor: page.next_cursor,

@@ -1,25 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { parse } from 'csv-parse/sync';
-import { classifyLine, ItemStatus } from '../../src/billing/reconciliation/statement-rules';
+import type { ReconciliationItemView } from '../../src/billing/reconciliation/reconciliation.service';
+import { classifyLine } from '../../src/billing/reconciliation/statement-rules';
 import { KNOWN, startWithSandbox, UNKNOWN_VALID_ID, VerificationHarness } from '../support/verification-app';
 
-interface Item {
-  seq: number;
-  line_no: number | null;
-  status: ItemStatus;
-  trace_id: string | null;
-  called_at: string | null;
-  vendor_result: string | null;
-  vendor_charged: boolean | null;
-  vendor_amount: number | null;
-  verification_id: string | null;
-  match_method: string | null;
-  internal_charge_status: string | null;
-  internal_result: string | null;
-  internal_amount: number | null;
-  settlement: string | null;
-  problem: string | null;
-}
+type Item = ReconciliationItemView;
 
 /**
  * Issue 6, item 5: traffic through idgate against the real sandbox (with

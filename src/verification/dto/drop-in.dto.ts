@@ -2,22 +2,31 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsArray, IsObject, IsOptional, IsString, MaxLength, MinLength } from 'class-validator';
 import { IsPublicImageUrl } from '../image-url-rules';
 
-/** The upstream's request body, field for field (`POST /identity/idcard/ocr`). */
+/** The upstream's request body, field for field (`POST /identity/idcard/ocr`); `POST /v1/verifications` extends it. */
 export class DropInRequestDto {
-  @ApiPropertyOptional({ description: 'Name (name + ID number mode).', example: '张三' })
+  @ApiPropertyOptional({
+    description: 'Name as on the ID card (name + ID number mode).',
+    example: '张三',
+    maxLength: 200,
+  })
   @IsOptional()
   @IsString()
   @MaxLength(200)
   name?: string;
 
-  @ApiPropertyOptional({ description: 'ID number (name + ID number mode).', example: '360426199101010071' })
+  @ApiPropertyOptional({
+    description: 'Resident ID number, 18 characters; a 15-digit legacy number is converted (name + ID number mode).',
+    example: '360426199101010071',
+    maxLength: 64,
+  })
   @IsOptional()
   @IsString()
   @MaxLength(64)
   id_card?: string;
 
   @ApiPropertyOptional({
-    description: 'Link to a photo of the card’s portrait side (image mode).',
+    description:
+      'Image mode: https URL of a photo of the card’s portrait side on a public host (the upstream downloads it; idgate never stores it).',
     example: 'https://images.example.com/idcard/360426199101010071.jpg',
   })
   @IsOptional()
@@ -28,7 +37,8 @@ export class DropInRequestDto {
   image_url?: string;
 
   @ApiPropertyOptional({
-    description: 'Sensitive-field encryption parameter, passed through to the upstream.',
+    description:
+      'The upstream’s sensitive-field encryption parameter, passed through untouched (array of `{algorithm, ciphertext_blob, encrypt_list, iv, tag_list}`). With it, idgate cannot read the fields and skips local checks.',
     type: 'array',
     items: { type: 'object' },
   })
