@@ -110,10 +110,13 @@ export class VerificationService {
     }
 
     const pending = await this.prisma.$transaction(async (tx) => {
-      // Serialises one client's admissions so limits hold exactly under concurrency.
-      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`idgate.admission.${clientId}`}))`;
       const policy = await this.policies.policyFor(clientId, tx);
-      await this.enforceQuotas(tx, clientId, policy, unitPrice, now);
+      if (policy.dailyLimit !== null || policy.monthlySpendCap !== null) {
+        // Serialises this client's admissions so its limits hold exactly under concurrency.
+        // Only clients with limits pay for it: the lock is held until this transaction commits.
+        await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`idgate.admission.${clientId}`}))`;
+        await this.enforceQuotas(tx, clientId, policy, unitPrice, now);
+      }
       if (readable && policy.reuseWindowSeconds) {
         const reused = await this.reuse(tx, base, name!, idCard!, policy.reuseWindowSeconds, now, options);
         if (reused) return { reused };
@@ -268,7 +271,6 @@ export class VerificationService {
     unitPrice: number,
     now: Date,
   ): Promise<void> {
-    if (policy.dailyLimit === null && policy.monthlySpendCap === null) return;
     const { dayStart, monthStart } = quotaPeriods(now);
     if (policy.dailyLimit !== null) {
       const today = await tx.verification.count({
