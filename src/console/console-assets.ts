@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { projectRoot } from '../database/project-paths';
 import type { NextFunction, Request, Response } from 'express';
 
 /*
@@ -44,7 +45,9 @@ export interface ConsoleAsset {
 
 /** The console's own files (copied next to the compiled module by nest-cli `assets`). */
 export function staticDir(): string {
-  return path.join(__dirname, 'static');
+  // nest build copies the files next to this module; other builds (benchmarks) read them from src/.
+  const beside = path.join(__dirname, 'static');
+  return existsSync(beside) ? beside : path.join(projectRoot(), 'src', 'console', 'static');
 }
 
 /** Chart.js's self-contained UMD build, from node_modules (a runtime dependency). */
