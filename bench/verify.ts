@@ -472,7 +472,6 @@ async function main(): Promise<void> {
 
     const appSide = new Tally('idgate: POST /v1/verifications');
     const floorSide = new Tally(`floor: same ${FLOOR_STATEMENTS} statements via pg`);
-    const spreadSide = CLIENTS < CONCURRENCY ? new Tally(`(floor, ${CONCURRENCY} clients: lock uncontended)`) : null;
     const statuses: Record<string, number> = {};
     const outcomes: Record<string, number> = {};
     let sent = 0;
@@ -486,10 +485,7 @@ async function main(): Promise<void> {
     });
     if (warm.firstError) throw new Error(`warm-up failed: ${warm.firstError}`);
     const templates = await sampleTemplates(monitor);
-    const floors = [
-      { side: floorSide, identities: idgate.identities.slice(0, CLIENTS), prefix: 'floor' },
-      ...(spreadSide ? [{ side: spreadSide, identities: idgate.identities, prefix: 'spread' }] : []),
-    ];
+    const floors = [{ side: floorSide, identities: idgate.identities.slice(0, CLIENTS), prefix: 'floor' }];
     for (const f of floors) {
       const order = {
         concurrency: CONCURRENCY,
@@ -553,16 +549,15 @@ async function main(): Promise<void> {
     out(appSide.row());
     out(floorSide.row());
     out(`${'idgate / floor'.padEnd(LABEL)}${(appSide.rate / floorSide.rate).toFixed(2).padStart(8)}`);
-    if (spreadSide) out(spreadSide.row());
     out('');
     out(
       `idgate answers: HTTP ${summarize(statuses)}; status/result ${summarize(outcomes)}; ` +
         `the sandbox counted ${int(sandboxCalls)} calls for ${int(WARMUP + sent)} verifications sent (warm-up included)`,
     );
-    for (const side of [appSide, floorSide, spreadSide]) {
+    for (const side of [appSide, floorSide]) {
       if (side?.firstError) out(`first error, ${side.label}: ${side.firstError}`);
     }
-    if (appSide.timedOut || floorSide.timedOut || spreadSide?.timedOut) {
+    if (appSide.timedOut || floorSide.timedOut) {
       out(`a side stopped at its ${MAX_SECONDS} s cap before ${int(N)}: the figures cover what completed`);
     }
     out(
@@ -573,7 +568,7 @@ async function main(): Promise<void> {
           : `all chained within ${int(sealer.catchUpMaxMs)} ms after each round; ${int(final.sealed)} of ${int(final.events)} events chained at the end`),
     );
     out(
-      `floor, per verification: key lookup; BEGIN, pg_advisory_xact_lock(client), client_policies read, INSERT verifications ` +
+      `floor, per verification: key lookup; BEGIN, client_policies read, INSERT verifications ` +
         `(pending), INSERT audit_events, COMMIT; BEGIN, SELECT the row, UPDATE to completed, INSERT audit_events, COMMIT ` +
         `(Prisma's SQL text, values copied from the app's rows, ${CONCURRENCY} connections, the floor's own database)`,
     );
