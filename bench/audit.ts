@@ -10,9 +10,7 @@
  * BENCH_EVENTS (default 1000000) and BENCH_SECONDS (default 5) scale it down for a quick look.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { AuditCheckpoints } from '../src/audit/audit-checkpoints.service';
@@ -22,8 +20,8 @@ import { AuditService } from '../src/audit/audit.service';
 import { AuditContext } from '../src/audit/audit-vocabulary';
 import { AppConfig } from '../src/config/app-config';
 import { PrismaService } from '../src/database/prisma.service';
-import { startEmbeddedPostgres } from '../src/database/embedded-postgres';
 import { applyMigrations } from '../src/database/migrations';
+import { throwawayDatabase } from './throwaway-database';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -39,36 +37,6 @@ const rate = (n: number, ms: number) => `${Math.round((n / ms) * 1000).toLocaleS
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-
-async function throwawayDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `idgate_bench_${randomBytes(4).toString('hex')}`;
-  let adminUrl = process.env.DATABASE_URL;
-  let stopEmbedded: (() => Promise<void>) | undefined;
-  let dataDir: string | undefined;
-  if (!adminUrl) {
-    dataDir = mkdtempSync(path.join(os.tmpdir(), 'idgate-bench-'));
-    const db = await startEmbeddedPostgres({ dataDir, database: 'postgres', ephemeral: true });
-    adminUrl = db.adminUrl;
-    stopEmbedded = () => db.stop();
-  }
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE "${name}"`);
-  await admin.end();
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const c = new pg.Client({ connectionString: adminUrl });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-      await c.end();
-      await stopEmbedded?.();
-      if (dataDir) rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
 }
 
 /** Runs `tx` from WRITERS loops for SECONDS; returns transactions/s. */

@@ -37,43 +37,13 @@ import { ClientsService } from '../src/auth/clients.service';
 import { systemContext } from '../src/audit/audit-vocabulary';
 import { AppConfig, buildAppConfig } from '../src/config/app-config';
 import { readEnvironment } from '../src/config/environment';
-import { startEmbeddedPostgres } from '../src/database/embedded-postgres';
 import { applyMigrations } from '../src/database/migrations';
+import { throwawayDatabase } from './throwaway-database';
 
 const N = Number(process.env.BENCH_LINES ?? 1_000_000);
 const BASE = Date.parse('2026-10-01T00:00:00Z');
 const out = (line: string) => process.stdout.write(line + '\n');
 const mb = (kb: number) => `${Math.round(kb / 1024)} MB`;
-
-async function throwawayDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `idgate_bench_${randomBytes(4).toString('hex')}`;
-  let adminUrl = process.env.DATABASE_URL;
-  let stopEmbedded: (() => Promise<void>) | undefined;
-  let dataDir: string | undefined;
-  if (!adminUrl) {
-    dataDir = mkdtempSync(path.join(os.tmpdir(), 'idgate-bench-'));
-    const db = await startEmbeddedPostgres({ dataDir, database: 'postgres', ephemeral: true });
-    adminUrl = db.adminUrl;
-    stopEmbedded = () => db.stop();
-  }
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE "${name}"`);
-  await admin.end();
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const c = new pg.Client({ connectionString: adminUrl });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-      await c.end();
-      await stopEmbedded?.();
-      if (dataDir) rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
-}
 
 /** The app's own configuration, read from an environment as `npm start` would (keys generated here). */
 function config(databaseUrl: string): AppConfig {

@@ -1,6 +1,7 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional, IntersectionType } from '@nestjs/swagger';
+import { PageQueryDto } from '../../common/pagination';
 import { Type } from 'class-transformer';
-import { IsIn, IsInt, IsISO8601, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { IsIn, IsInt, IsISO8601, IsOptional, IsString, Matches, MaxLength, Min } from 'class-validator';
 import { ACTOR_TYPES, AUDIT_ACTIONS, OUTCOMES } from '../audit-vocabulary';
 import type { AuditAction, Outcome } from '../audit-vocabulary';
 import type { AuditEventFilters } from '../audit-rows';
@@ -50,21 +51,8 @@ export class AuditEventFiltersDto {
   outcome?: Outcome;
 }
 
-export class AuditEventQueryDto extends AuditEventFiltersDto {
-  @ApiPropertyOptional({ description: 'Opaque cursor from the previous page’s `next_cursor`.' })
-  @IsOptional()
-  @IsString()
-  @MaxLength(512)
-  cursor?: string;
-
-  @ApiPropertyOptional({ description: 'Page size.', minimum: 1, maximum: 200, default: 50 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(200)
-  limit?: number;
-}
+/** The filters plus paging (cursor, limit), as GET /v1/audit/events takes them. */
+export class AuditEventQueryDto extends IntersectionType(AuditEventFiltersDto, PageQueryDto) {}
 
 export class AuditEventSearchDto extends AuditEventQueryDto {
   @ApiPropertyOptional({

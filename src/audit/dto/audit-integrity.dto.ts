@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { PageQueryDto } from '../../common/pagination';
 import { Type } from 'class-transformer';
-import { IsInt, IsOptional, IsString, MaxLength, Max, Min } from 'class-validator';
+import { IsInt, IsOptional, Min } from 'class-validator';
 import type { PublicKeyInfo } from '../audit-checkpoints.service';
 import type { IntegrityReport } from '../audit-integrity.service';
 import type { CheckpointView } from '../export-format';
@@ -77,21 +78,7 @@ export class CheckpointPageDto {
   next_cursor: string | null;
 }
 
-export class CheckpointQueryDto {
-  @ApiPropertyOptional({ description: 'Opaque cursor from the previous page’s `next_cursor`.' })
-  @IsOptional()
-  @IsString()
-  @MaxLength(512)
-  cursor?: string;
-
-  @ApiPropertyOptional({ description: 'Page size.', minimum: 1, maximum: 200, default: 50 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(200)
-  limit?: number;
-}
+export class CheckpointQueryDto extends PageQueryDto {}
 
 export class PublicKeyJwkDto {
   @ApiProperty({ description: 'Key type.', example: 'OKP' })
