@@ -41,6 +41,7 @@ async function main(): Promise<void> {
     `idgate listening on ${url}`,
     `  database: ${config.embeddedDatabase ? `embedded PostgreSQL (data in ${config.dataDir}/)` : 'DATABASE_URL'}`,
     `  docs:     ${url}/docs (OpenAPI JSON at ${url}/docs-json)`,
+    `  console:  ${url}/console (staff console: sign in with an API key)`,
     sandbox
       ? `  upstream: SANDBOX at ${sandbox.url} (no UPSTREAM_TOKEN): results are SIMULATED, nothing is charged`
       : `  upstream: ${config.upstream.baseUrl}`,
