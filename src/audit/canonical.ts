@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { AuditEventRow } from './audit-event-row';
 
 /*
  * The canonical form of an audit event and the hash chain over it. This is the
@@ -18,22 +19,8 @@ export const GENESIS_HASH = '0'.repeat(64);
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 
-/** The hashed fields of an event, as stored. */
-export interface ChainedEventFields {
-  id: string;
-  occurredAt: Date | string;
-  actorType: string;
-  actorId: string | null;
-  actorRole: string | null;
-  action: string;
-  targetType: string | null;
-  targetId: string | null;
-  outcome: string;
-  requestId: string | null;
-  ip: string | null;
-  details: JsonValue;
-  idCardHmac: string | null;
-}
+/** The hashed fields of an event, as stored: its row plus its id and time. */
+export type ChainedEventFields = AuditEventRow & { id: string; occurredAt: Date | string };
 
 /** JSON with sorted keys and no whitespace. Refuses values JSON cannot carry faithfully. */
 export function canonicalJson(value: JsonValue): string {

@@ -102,23 +102,8 @@ export const ITEM_CSV_COLUMNS: (keyof ReconciliationItemView)[] = [
   'problem',
 ];
 
-interface ItemRow {
-  seq: number;
-  line_no: number | null;
-  status: string;
-  trace_id: string | null;
-  called_at: Date | null;
-  vendor_result: string | null;
-  vendor_charged: boolean | null;
-  vendor_amount: number | null;
-  verification_id: string | null;
-  match_method: string | null;
-  internal_charge_status: string | null;
-  internal_result: string | null;
-  internal_amount: number | null;
-  settlement: string | null;
-  problem: string | null;
-}
+/** An item as the database returns it: the view's fields, before status narrowing and date formatting. */
+type ItemRow = Omit<ReconciliationItemView, 'status' | 'called_at'> & { status: string; called_at: Date | null };
 
 const ITEM_COLUMNS = Prisma.sql`seq, line_no, status, trace_id, called_at, vendor_result, vendor_charged, vendor_amount,
   verification_id::text AS verification_id, match_method, internal_charge_status, internal_result, internal_amount,
