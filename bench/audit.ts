@@ -70,6 +70,7 @@ async function main(): Promise<void> {
       databasePoolSize: WRITERS,
       pii: { keys: [], hmacKey: randomBytes(32) },
       audit: { signingKeySeed: randomBytes(32), sealIntervalMs: 200, checkpointIntervalMs: 60_000 },
+      shutdownDrainMs: 0,
     } as unknown as AppConfig;
     const prisma = new PrismaService(config);
     const sealer = new AuditSealer(prisma, config);

@@ -114,6 +114,7 @@ async function clientCaller(baseUrl: string) {
       retryMaxDelayMs: 2000,
       breakerThreshold: 1_000_000,
       breakerCooldownMs: 30_000,
+      keepAliveIdleMs: 3000,
     },
     sandbox: { port: 0 },
   } as unknown as AppConfig;

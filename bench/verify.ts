@@ -34,7 +34,7 @@ import { systemContext } from '../src/audit/audit-vocabulary';
 import { hashApiKey } from '../src/auth/api-key-secret';
 import { ApiKeysService } from '../src/auth/api-keys.service';
 import { ClientsService } from '../src/auth/clients.service';
-import { AppConfig } from '../src/config/app-config';
+import { ADMISSION_QUEUE_PER_CONNECTION, AppConfig } from '../src/config/app-config';
 import { startEmbeddedPostgres } from '../src/database/embedded-postgres';
 import { applyMigrations } from '../src/database/migrations';
 import { projectRoot } from '../src/database/project-paths';
@@ -45,6 +45,7 @@ const N = Number(process.env.BENCH_N ?? 20_000);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 1_000);
 const CONCURRENCY = 64;
 const POOL_SIZE = Number(process.env.BENCH_POOL ?? 20);
+const ADMISSION_CONCURRENCY = Number(process.env.BENCH_ADMISSION_CONCURRENCY ?? POOL_SIZE);
 const MAX_SECONDS = Number(process.env.BENCH_MAX_SECONDS ?? 900);
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 4));
 const LOAD_MODE = process.env.BENCH_LOAD === 'inline' ? 'inline' : 'worker';
@@ -233,7 +234,16 @@ function benchConfig(databaseUrl: string, upstreamUrl: string): AppConfig {
       retryMaxDelayMs: 2000,
       breakerThreshold: 5,
       breakerCooldownMs: 30_000,
+      keepAliveIdleMs: 3000,
     },
+    // Admission control as idgate derives it from the pool, unless BENCH_ADMISSION_* say otherwise.
+    admission: {
+      concurrency: ADMISSION_CONCURRENCY,
+      queue: Number(process.env.BENCH_ADMISSION_QUEUE ?? ADMISSION_CONCURRENCY * ADMISSION_QUEUE_PER_CONNECTION),
+      queueWaitMs: 2000,
+    },
+    settleWaitMs: 5000,
+    shutdownDrainMs: 25_000,
     sandbox: { port: 0 },
     pii: { keys: [{ id: 'bench', key: randomBytes(32) }], hmacKey: randomBytes(32) },
     billing: { pricePerChargedCall: 50, currency: 'CNY' },

@@ -29,7 +29,19 @@ export abstract class AppConfig {
     readonly breakerThreshold: number;
     /** How long the open circuit refuses calls before letting a trial call through. */
     readonly breakerCooldownMs: number;
+    /** Idle keep-alive sockets are retired after this long (0: no reuse). */
+    readonly keepAliveIdleMs: number;
   };
+  /** Admission control for the database work a submission does before the paid call. */
+  abstract readonly admission: {
+    readonly concurrency: number;
+    readonly queue: number;
+    readonly queueWaitMs: number;
+  };
+  /** After the upstream answered: how long the request waits for the answer to be recorded (then 202). */
+  abstract readonly settleWaitMs: number;
+  /** On shutdown, how long answers still being recorded may hold the pool open. */
+  abstract readonly shutdownDrainMs: number;
   abstract readonly sandbox: {
     readonly port: number;
     readonly token?: string;
@@ -80,6 +92,21 @@ function missing(variable: string): never {
   throw new ConfigError(variable, 'is required when DATABASE_URL is set');
 }
 
+/**
+ * Admission defaults: as many submissions doing pre-call database work as the pool has
+ * connections, and a queue of ADMISSION_QUEUE_PER_CONNECTION per connection (see README).
+ */
+export const ADMISSION_QUEUE_PER_CONNECTION = 16;
+
+export function admissionDefaults(env: EnvironmentVariables): AppConfig['admission'] {
+  const concurrency = env.ADMISSION_CONCURRENCY ?? env.DATABASE_POOL_SIZE;
+  return {
+    concurrency,
+    queue: env.ADMISSION_QUEUE ?? concurrency * ADMISSION_QUEUE_PER_CONNECTION,
+    queueWaitMs: env.ADMISSION_QUEUE_WAIT_MS,
+  };
+}
+
 /** Combines the validated environment with the resolved database URL into AppConfig. */
 export function buildAppConfig(env: EnvironmentVariables, databaseUrl: string, embedded: boolean): AppConfig {
   if (!env.PII_KEYS) throw new ConfigError('PII_KEYS', 'is required when DATABASE_URL is set');
@@ -99,7 +126,11 @@ export function buildAppConfig(env: EnvironmentVariables, databaseUrl: string, e
       retryMaxDelayMs: env.UPSTREAM_RETRY_MAX_MS,
       breakerThreshold: env.UPSTREAM_BREAKER_THRESHOLD,
       breakerCooldownMs: env.UPSTREAM_BREAKER_COOLDOWN_MS,
+      keepAliveIdleMs: env.UPSTREAM_KEEPALIVE_IDLE_MS,
     },
+    admission: admissionDefaults(env),
+    settleWaitMs: env.SETTLE_WAIT_MS,
+    shutdownDrainMs: env.SHUTDOWN_DRAIN_MS,
     sandbox: { port: env.SANDBOX_PORT, token: env.SANDBOX_TOKEN, faults: env.SANDBOX_FAULTS },
     pii: {
       keys: parsePiiKeys(env.PII_KEYS),

@@ -75,6 +75,51 @@ export class EnvironmentVariables {
   @Max(3600000, { message: 'must be between 100 and 3600000' })
   UPSTREAM_BREAKER_COOLDOWN_MS: number = 30000;
 
+  /** Idle keep-alive sockets to the upstream are closed after this long, before the upstream would close them. */
+  @Transform(toInt)
+  @IsInt({ message: 'must be an integer number of milliseconds' })
+  @Min(0, { message: 'must be between 0 and 600000' })
+  @Max(600000, { message: 'must be between 0 and 600000' })
+  UPSTREAM_KEEPALIVE_IDLE_MS: number = 3000;
+
+  /** Submissions doing their pre-call database work at once (default: DATABASE_POOL_SIZE). */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt({ message: 'must be an integer' })
+  @Min(1, { message: 'must be between 1 and 1000' })
+  @Max(1000, { message: 'must be between 1 and 1000' })
+  ADMISSION_CONCURRENCY?: number;
+
+  /** Submissions that may wait for admission beyond ADMISSION_CONCURRENCY (default: derived, see README). */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt({ message: 'must be an integer' })
+  @Min(0, { message: 'must be between 0 and 100000' })
+  @Max(100000, { message: 'must be between 0 and 100000' })
+  ADMISSION_QUEUE?: number;
+
+  @Transform(toInt)
+  @IsInt({ message: 'must be an integer number of milliseconds' })
+  @Min(0, { message: 'must be between 0 and 60000' })
+  @Max(60000, { message: 'must be between 0 and 60000' })
+  ADMISSION_QUEUE_WAIT_MS: number = 2000;
+
+  /** How long a request waits for its verification to be recorded after the upstream answered (then 202). */
+  @Transform(toInt)
+  @IsInt({ message: 'must be an integer number of milliseconds' })
+  @Min(0, { message: 'must be between 0 and 60000' })
+  @Max(60000, { message: 'must be between 0 and 60000' })
+  SETTLE_WAIT_MS: number = 5000;
+
+  /** On SIGTERM, how long idgate keeps trying to record answers already received before the pool closes. */
+  @Transform(toInt)
+  @IsInt({ message: 'must be an integer number of milliseconds' })
+  @Min(0, { message: 'must be between 0 and 600000' })
+  @Max(600000, { message: 'must be between 0 and 600000' })
+  SHUTDOWN_DRAIN_MS: number = 25000;
+
   @Transform(emptyToUndefined)
   @IsOptional()
   @Matches(/^[A-Za-z0-9_-]{1,32}:[A-Za-z0-9+/=_-]+(,[A-Za-z0-9_-]{1,32}:[A-Za-z0-9+/=_-]+)*$/, {

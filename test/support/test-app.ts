@@ -31,7 +31,11 @@ export function testConfig(databaseUrl: string, overrides: DeepPartial<AppConfig
       retryMaxDelayMs: 50,
       breakerThreshold: 5,
       breakerCooldownMs: 30000,
+      keepAliveIdleMs: 3000,
     },
+    admission: { concurrency: 5, queue: 200, queueWaitMs: 5000 },
+    settleWaitMs: 5000,
+    shutdownDrainMs: 10000,
     sandbox: { port: 0 },
     pii: { keys: [{ id: 'k1', key: randomBytes(32) }], hmacKey: randomBytes(32) },
     billing: { pricePerChargedCall: 50, currency: 'CNY' },
@@ -49,6 +53,7 @@ export function testConfig(databaseUrl: string, overrides: DeepPartial<AppConfig
     billing: { ...base.billing, ...overrides.billing },
     rateLimit: { ...base.rateLimit, ...overrides.rateLimit },
     audit: { ...base.audit, ...(overrides.audit as AppConfig['audit']) },
+    admission: { ...base.admission, ...overrides.admission },
   } as AppConfig;
 }
 
