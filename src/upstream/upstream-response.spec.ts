@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { isUpstreamFailure } from './upstream-circuit';
-import { interpretResponse, interpretTransportError } from './upstream-response';
+import { interpretResponse, interpretTransportError, ReusedSocketEvidence } from './upstream-response';
 import { retryCause, upstreamBody } from './upstream.client';
 
 const answer = (fields: Record<string, unknown>) =>
@@ -113,11 +113,98 @@ describe('interpretTransportError', () => {
   });
 });
 
+describe('interpretTransportError on a reused keep-alive socket', () => {
+  const err = (code: string, extra: object = {}) => Object.assign(new Error(code), { code, ...extra });
+  const evidence = (
+    bytesWrittenAtHandover: number | null,
+    bytesWrittenAtFailure: number | null,
+    peerClosedBeforeRequestSent = false,
+  ): ReusedSocketEvidence => ({ bytesWrittenAtHandover, bytesWrittenAtFailure, peerClosedBeforeRequestSent });
+  const unsent = { kind: 'unsent', reason: 'reused_socket_closed', retryAfterSeconds: null };
+  const reset = { kind: 'indeterminate', reason: 'connection_reset' };
+
+  it.each([
+    // Proven not to have carried the request: nothing written, or the peer's FIN came first.
+    ['socket hang up, nothing written', err('ECONNRESET'), evidence(310, 310), unsent],
+    ['EPIPE, nothing written (write after the peer ended)', err('EPIPE'), evidence(310, 310, true), unsent],
+    ['premature close, nothing written', err('ERR_STREAM_PREMATURE_CLOSE'), evidence(0, 0), unsent],
+    ['reset after bytes were written, but the FIN came first', err('ECONNRESET'), evidence(310, 620, true), unsent],
+    [
+      'a reset as axios wraps it (cause chain)',
+      err('ECONNRESET', { cause: err('ECONNRESET') }),
+      evidence(5, 5),
+      unsent,
+    ],
+    // May have reached the upstream: as today, never retried.
+    [
+      'a reset inside an unknown error, even with nothing written',
+      err('ERR_X', { cause: err('ECONNRESET') }),
+      evidence(5, 5),
+      reset,
+    ],
+    ['reset after the request was written, no FIN before', err('ECONNRESET'), evidence(310, 620), reset],
+    ['EPIPE after bytes were written, no FIN before', err('EPIPE'), evidence(310, 400), reset],
+    ['a partial write', err('ECONNRESET'), evidence(310, 311), reset],
+    ['bytes written unknown at hand-over', err('ECONNRESET'), evidence(null, 310), reset],
+    ['bytes written unknown after the failure', err('ECONNRESET'), evidence(310, null), reset],
+    ['both unknown', err('ECONNRESET'), evidence(null, null), reset],
+    // Not a reset: the evidence does not change the classification.
+    [
+      'a timeout, nothing written',
+      err('ECONNABORTED'),
+      evidence(310, 310, true),
+      { kind: 'indeterminate', reason: 'timeout' },
+    ],
+    [
+      'a timeout mixed with a reset',
+      err('ECONNRESET', { cause: err('ETIMEDOUT') }),
+      evidence(1, 1, true),
+      { kind: 'indeterminate', reason: 'timeout' },
+    ],
+    [
+      'an unreadable answer',
+      err('ERR_BAD_RESPONSE'),
+      evidence(310, 310, true),
+      { kind: 'indeterminate', reason: 'malformed_response' },
+    ],
+    [
+      'an unknown error',
+      new Error('no code'),
+      evidence(310, 310, true),
+      { kind: 'indeterminate', reason: 'transport_error' },
+    ],
+    ['refused', err('ECONNREFUSED'), evidence(310, 310), { kind: 'unsent', reason: 'connection_refused' }],
+  ])('%s', (_label, error, seen, expected) => {
+    expect(interpretTransportError(error, seen)).toMatchObject(expected);
+  });
+
+  it('a reset without evidence (a new connection) stays indeterminate, whatever else is true', () => {
+    expect(interpretTransportError(err('ECONNRESET'))).toMatchObject(reset);
+    expect(interpretTransportError(err('EPIPE'), undefined)).toMatchObject(reset);
+  });
+
+  it('only a reset with proof that nothing reached the upstream is unsent', () => {
+    const code = fc.constantFrom('ECONNRESET', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE', 'ECONNABORTED', 'ETIMEDOUT', 'X');
+    const bytes = fc.option(fc.nat({ max: 2000 }), { nil: null });
+    fc.assert(
+      fc.property(code, bytes, bytes, fc.boolean(), (c, before, after, fin) => {
+        const outcome = interpretTransportError(err(c), evidence(before, after, fin));
+        const proven = fin || (before !== null && after !== null && before === after);
+        const isReset = ['ECONNRESET', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE'].includes(c);
+        expect(outcome.kind === 'unsent').toBe(isReset && proven);
+        if (outcome.kind === 'unsent') expect(retryCause(outcome)).toBe('reused_socket_closed');
+        else expect(retryCause(outcome)).toBeNull();
+      }),
+    );
+  });
+});
+
 describe('retry and breaker rules', () => {
   const base = { httpStatus: 200, description: 'd', traceId: null, fields: {} as never };
   it.each([
     [{ kind: 'unsent', reason: 'connection_refused', retryAfterSeconds: null }, 'connection_refused', true],
     [{ kind: 'unsent', reason: 'circuit_open', retryAfterSeconds: 1 }, null, false],
+    [{ kind: 'unsent', reason: 'reused_socket_closed', retryAfterSeconds: null }, 'reused_socket_closed', true],
     [
       { kind: 'rejected', httpStatus: 429, errorCode: null, message: null, traceId: null, retryAfterSeconds: null },
       'http_429',

@@ -154,12 +154,48 @@ function errorCodes(err: unknown, depth = 0): string[] {
 }
 
 /**
+ * What was observed of a kept-alive socket that an earlier request had used, while it
+ * carried this request (recorded by the upstream agents, see `upstream-agent.ts`).
+ * Absent when the request went out on a new connection.
+ */
+export interface ReusedSocketEvidence {
+  /** The socket's `bytesWritten` when it was handed to this request; null if unreadable. */
+  bytesWrittenAtHandover: number | null;
+  /** The socket's `bytesWritten` after the failure; null if unreadable. */
+  bytesWrittenAtFailure: number | null;
+  /**
+   * The peer's FIN was received before this request had been completely handed to the
+   * kernel (`'end'` before the request's `'finish'`), or before the socket was handed over.
+   */
+  peerClosedBeforeRequestSent: boolean;
+}
+
+/**
+ * True when a reused socket provably did not carry the request to the upstream: not one
+ * byte of it was written (`bytesWritten` did not move; Node counts bytes when it hands
+ * them to the kernel, even if the write then fails), or the upstream had already closed
+ * the connection (FIN) before the request was completely sent. An HTTP/1.1 server that
+ * has closed a persistent connection processes no further request on it (RFC 9112 §9.6),
+ * and it cannot have acted on a request it had not received in full.
+ */
+function reusedSocketCarriedNothing(evidence: ReusedSocketEvidence): boolean {
+  if (evidence.peerClosedBeforeRequestSent) return true;
+  const { bytesWrittenAtHandover: before, bytesWrittenAtFailure: after } = evidence;
+  return before !== null && after !== null && after === before;
+}
+
+/**
  * Classifies a transport failure (no complete HTTP response). Only failures that prove
  * nothing was sent are `unsent`; everything else may have reached the upstream.
  * A timeout is counted as possibly sent even if it struck while connecting: we cannot
  * tell reliably, and guessing "not sent" could mean charging twice.
+ *
+ * `reusedSocket` is the evidence recorded when the request went out on a reused
+ * keep-alive socket. A reset (ECONNRESET, EPIPE, premature close) on such a socket is
+ * `unsent` (`reused_socket_closed`) only with proof that the request never reached the
+ * upstream (`reusedSocketCarriedNothing`); any other reset stays `indeterminate`.
  */
-export function interpretTransportError(err: unknown): AttemptOutcome {
+export function interpretTransportError(err: unknown, reusedSocket?: ReusedSocketEvidence): AttemptOutcome {
   const codes = errorCodes(err);
   const base = { httpStatus: null, errorCode: null, traceId: null };
   if (codes.length > 0 && codes.every((c) => REFUSED_CODES.has(c) || UNREACHABLE_CODES.has(c))) {
@@ -167,7 +203,16 @@ export function interpretTransportError(err: unknown): AttemptOutcome {
     return { kind: 'unsent', reason, retryAfterSeconds: null };
   }
   if (codes.some((c) => TIMEOUT_CODES.has(c))) return { kind: 'indeterminate', reason: 'timeout', ...base };
-  if (codes.some((c) => RESET_CODES.has(c))) return { kind: 'indeterminate', reason: 'connection_reset', ...base };
+  if (codes.some((c) => RESET_CODES.has(c))) {
+    if (
+      reusedSocket !== undefined &&
+      codes.every((c) => RESET_CODES.has(c)) &&
+      reusedSocketCarriedNothing(reusedSocket)
+    ) {
+      return { kind: 'unsent', reason: 'reused_socket_closed', retryAfterSeconds: null };
+    }
+    return { kind: 'indeterminate', reason: 'connection_reset', ...base };
+  }
   if (codes.includes('ERR_BAD_RESPONSE')) return { kind: 'indeterminate', reason: 'malformed_response', ...base };
   return { kind: 'indeterminate', reason: 'transport_error', ...base };
 }

@@ -1,5 +1,3 @@
-import http from 'node:http';
-import https from 'node:https';
 import { performance } from 'node:perf_hooks';
 import { HttpService } from '@nestjs/axios';
 import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
@@ -7,6 +5,7 @@ import { AxiosRequestConfig } from 'axios';
 import { ExponentialBackoff, handleWhenResult, retry, RetryPolicy } from 'cockatiel';
 import { firstValueFrom } from 'rxjs';
 import { AppConfig } from '../config/app-config';
+import { reusedSocketEvidence, UpstreamHttpAgent, UpstreamHttpsAgent } from './upstream-agent';
 import { CircuitOpenError, CircuitView, UpstreamCircuit } from './upstream-circuit';
 import { AttemptOutcome, interpretResponse, interpretTransportError, ResponseHeaders } from './upstream-response';
 import { UpstreamMetrics } from './upstream.metrics';
@@ -21,7 +20,8 @@ const DEFAULT_SANDBOX_TOKEN = 'sandbox';
 /**
  * Why an attempt may be retried, or null if it must not be. Only outcomes that prove the
  * upstream did not charge qualify (SPEC §4.3): nothing was sent (connection refused,
- * unreachable), a 429, or the non-charged codes -4 (database exception) and -6 (upgrading).
+ * unreachable, a reused keep-alive socket the upstream had closed before it carried the
+ * request), a 429, or the non-charged codes -4 (database exception) and -6 (upgrading).
  * A timeout, reset, 5xx or unreadable answer may have been charged: never retried.
  */
 export function retryCause(outcome: AttemptOutcome): string | null {
@@ -55,9 +55,10 @@ export function upstreamBody(request: UpstreamVerifyRequest): Record<string, unk
 @Injectable()
 export class UpstreamClient implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(UpstreamClient.name);
-  // Keep-alive: a verification should not pay for a TCP (and TLS) handshake each time.
-  private readonly httpAgent = new http.Agent({ keepAlive: true });
-  private readonly httpsAgent = new https.Agent({ keepAlive: true });
+  // Keep-alive: a verification should not pay for a TCP (and TLS) handshake each time. Idle
+  // sockets are retired before the upstream would close them (`keepAliveIdleMs`, 0: no reuse).
+  private readonly httpAgent: UpstreamHttpAgent;
+  private readonly httpsAgent: UpstreamHttpsAgent;
   private readonly retryPolicy: RetryPolicy;
   private readonly url: string;
   private readonly token: string;
@@ -74,6 +75,8 @@ export class UpstreamClient implements OnModuleInit, OnApplicationShutdown {
     this.url = `${upstream.baseUrl.replace(/\/+$/, '')}${UPSTREAM_VERIFY_PATH}`;
     this.simulated = upstream.token === undefined;
     this.token = upstream.token ?? config.sandbox.token ?? DEFAULT_SANDBOX_TOKEN;
+    this.httpAgent = new UpstreamHttpAgent(upstream.keepAliveIdleMs);
+    this.httpsAgent = new UpstreamHttpsAgent(upstream.keepAliveIdleMs);
     this.retryPolicy = retry(
       handleWhenResult((r) => retryCause(r as AttemptOutcome) !== null),
       {
@@ -157,6 +160,7 @@ export class UpstreamClient implements OnModuleInit, OnApplicationShutdown {
     const request: AxiosRequestConfig = {
       headers,
       // axios' own timeout is an idle timeout on the socket; the signal is the hard deadline.
+      // Neither is shortened by the agents' keep-alive idle time, which applies to pooled sockets only.
       timeout: timeoutMs,
       signal: AbortSignal.timeout(timeoutMs),
       responseType: 'text',
@@ -172,7 +176,8 @@ export class UpstreamClient implements OnModuleInit, OnApplicationShutdown {
       const text = typeof response.data === 'string' ? response.data : '';
       return interpretResponse(response.status, response.headers as ResponseHeaders, text);
     } catch (err) {
-      return interpretTransportError(err);
+      // On a reused socket, what the agent saw decides whether the request can have left.
+      return interpretTransportError(err, reusedSocketEvidence(err));
     }
   }
 

@@ -5,6 +5,20 @@ import type { CircuitStateName, UpstreamOutcome } from './upstream.types';
 const CIRCUIT_STATE_VALUES: Record<CircuitStateName, number> = { closed: 0, open: 1, half_open: 2, isolated: 3 };
 
 /**
+ * Causes of a safe retry (`retryCause` in upstream.client.ts), exported at 0 from the start so
+ * that a rate or an alert on any of them has a series to work with. `reused_socket_closed`: a
+ * kept-alive socket the upstream had closed before it carried the request (not charged).
+ */
+export const RETRY_CAUSES = [
+  'connection_refused',
+  'unreachable',
+  'reused_socket_closed',
+  'http_429',
+  'result_-4',
+  'result_-6',
+] as const;
+
+/**
  * Prometheus metrics of the upstream client, in a registry of their own so that several
  * app instances in one process (tests) never collide; the `/metrics` endpoint merges
  * `registry` with the others (`Registry.merge`).
@@ -30,7 +44,9 @@ export class UpstreamMetrics {
 
   private readonly retries = new Counter({
     name: 'idgate_upstream_retries_total',
-    help: 'Safe retries (connection refused, 429, result -4 / -6), by what caused them.',
+    help:
+      'Safe retries (connection refused or unreachable, a reused keep-alive socket the upstream had closed ' +
+      'before it carried the request, 429, result -4 / -6), by what caused them.',
     labelNames: ['cause'] as const,
     registers: [this.registry],
   });
@@ -57,6 +73,7 @@ export class UpstreamMetrics {
 
   constructor() {
     this.circuit.set(0);
+    for (const cause of RETRY_CAUSES) this.retries.inc({ cause }, 0);
   }
 
   recordOutcome(outcome: UpstreamOutcome): void {

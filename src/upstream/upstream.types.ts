@@ -125,7 +125,13 @@ export type UnsentReason =
   /** Every attempt was refused at connect time (ECONNREFUSED). */
   | 'connection_refused'
   /** DNS failure or no route to the host: nothing was sent. */
-  | 'unreachable';
+  | 'unreachable'
+  /**
+   * A reused keep-alive socket failed (reset, EPIPE) and provably never carried the request:
+   * no byte of it was written, or the upstream had closed the connection (FIN) before it was
+   * fully sent. Retried on a new connection.
+   */
+  | 'reused_socket_closed';
 
 /** Definitely never reached the upstream: definitely not charged. */
 export interface UpstreamUnsent extends OutcomeBase {

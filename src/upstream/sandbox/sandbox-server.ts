@@ -47,6 +47,11 @@ export interface StartSandboxOptions {
   identities?: readonly SyntheticIdentity[];
   /** The clock (tests). */
   now?: () => Date;
+  /**
+   * How long an idle keep-alive connection is kept (ms, default 5000), as Node's
+   * `server.keepAliveTimeout`; Node announces it as `Keep-Alive: timeout=<seconds>`.
+   */
+  keepAliveTimeout?: number;
 }
 
 export interface SandboxStats {
@@ -307,7 +312,7 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<S
     sendJson(res, 400, errorBody('api_not_implemented', 'The API is not implemented.', traceId), traceId);
   });
   // Callers keep connections alive; a short idle timeout is the upstream's business, not ours.
-  server.keepAliveTimeout = 5_000;
+  server.keepAliveTimeout = options.keepAliveTimeout ?? 5_000;
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
