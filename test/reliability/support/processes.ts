@@ -102,3 +102,10 @@ export async function staffKey(url: string, adminKey: string, role: string, clie
   if (issued.status !== 201) throw new Error(`POST /v1/api-keys: ${issued.status} ${issued.text}`);
   return (issued.json as { key: string }).key;
 }
+
+/** Who holds `<dataDir>/idgate.lock` (the idgate owning that data folder), or null when there is no lock file. */
+export function lockOn(dataDir: string): { pid: number; role: string } | null {
+  const file = path.join(dataDir, 'idgate.lock');
+  if (!existsSync(file)) return null;
+  return JSON.parse(readFileSync(file, 'utf8')) as { pid: number; role: string };
+}
