@@ -2,6 +2,7 @@ import { Controller, Get, HttpCode, HttpStatus, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiProperty, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { Public } from '../auth/authenticated.decorator';
+import type { CircuitStateName } from '../upstream/upstream.types';
 import { HealthService } from './health.service';
 
 class CheckDto {
@@ -12,16 +13,43 @@ class CheckDto {
   detail?: string;
 }
 
+class UpstreamReportDto {
+  @ApiProperty({ description: '"up" while the circuit is closed, "degraded" otherwise.', enum: ['up', 'degraded'] })
+  status: 'up' | 'degraded';
+
+  @ApiProperty({ description: 'The upstream circuit breaker.', enum: ['closed', 'open', 'half_open', 'isolated'] })
+  circuit: CircuitStateName;
+
+  @ApiProperty({
+    description: '"sandbox" when results are simulated (no UPSTREAM_TOKEN).',
+    enum: ['vendor', 'sandbox'],
+  })
+  mode: 'vendor' | 'sandbox';
+
+  @ApiProperty({ required: false, description: 'What the state means for verifications.' })
+  detail?: string;
+
+  @ApiProperty({ required: false, description: 'While not closed: seconds until calls may flow again.' })
+  retry_after_seconds?: number;
+}
+
 class ReadinessDto {
   @ApiProperty({ description: '"ok" when every check is up, otherwise "unavailable".', enum: ['ok', 'unavailable'] })
   status: 'ok' | 'unavailable';
 
   @ApiProperty({
-    description: 'Each dependency that gates readiness.',
+    description: 'Each dependency that gates readiness (the database).',
     type: 'object',
     additionalProperties: { $ref: '#/components/schemas/CheckDto' },
   })
   checks: Record<string, CheckDto>;
+
+  @ApiProperty({
+    type: UpstreamReportDto,
+    description:
+      'The vendor as this instance sees it. Reported, not gating: a vendor outage leaves reads, audit and billing working, and the breaker recovers by itself. Alert on it (idgate_upstream_circuit_state) instead.',
+  })
+  upstream: UpstreamReportDto;
 }
 
 class LivenessDto {
@@ -42,7 +70,7 @@ export class HealthController {
   }
 
   @Get('ready')
-  @Public('Readiness: the database answers and the upstream circuit is not open (503 otherwise)')
+  @Public('Readiness: the database answers (503 otherwise); the upstream circuit is reported, not gating')
   @HttpCode(HttpStatus.OK)
   @ApiOkResponse({ type: ReadinessDto })
   @ApiServiceUnavailableResponse({ type: ReadinessDto })
@@ -50,6 +78,6 @@ export class HealthController {
     const checks = await this.health.readinessChecks();
     const ok = Object.values(checks).every((c) => c.status === 'up');
     if (!ok) res.status(HttpStatus.SERVICE_UNAVAILABLE);
-    return { status: ok ? 'ok' : 'unavailable', checks };
+    return { status: ok ? 'ok' : 'unavailable', checks, upstream: this.health.upstreamReport() };
   }
 }

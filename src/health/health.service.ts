@@ -1,10 +1,23 @@
 import { Injectable } from '@nestjs/common';
 import { PrismaService } from '../database/prisma.service';
 import { UpstreamCircuit } from '../upstream/upstream-circuit';
+import { UpstreamClient } from '../upstream/upstream.client';
+import type { CircuitStateName } from '../upstream/upstream.types';
 
 export interface Check {
   status: 'up' | 'down';
   detail?: string;
+}
+
+/** The upstream as this instance sees it: reported, but not a reason to leave rotation. */
+export interface UpstreamReport {
+  /** `up` while the circuit is closed, `degraded` while it is open, half-open or isolated. */
+  status: 'up' | 'degraded';
+  circuit: CircuitStateName;
+  /** Whether results are simulated by the built-in sandbox. */
+  mode: 'vendor' | 'sandbox';
+  detail?: string;
+  retry_after_seconds?: number;
 }
 
 const DB_CHECK_TIMEOUT_MS = 2000;
@@ -14,18 +27,28 @@ export class HealthService {
   constructor(
     private readonly prisma: PrismaService,
     private readonly upstreamCircuit: UpstreamCircuit,
+    private readonly upstreamClient: UpstreamClient,
   ) {}
 
+  /** What gates readiness: only the database. Reads, audit and billing work while the vendor is down. */
   async readinessChecks(): Promise<Record<string, Check>> {
-    return { database: await this.databaseCheck(), upstream: this.upstreamCheck() };
+    return { database: await this.databaseCheck() };
   }
 
-  /** Down while the upstream circuit is open: verifications would get 503 at once. */
-  private upstreamCheck(): Check {
+  /**
+   * The vendor's circuit, for people and dashboards. Every instance's breaker sees the
+   * same vendor, so taking instances out of rotation for it would only turn "the vendor
+   * is down" into "idgate is down", and the breaker recovers by itself.
+   */
+  upstreamReport(): UpstreamReport {
     const { state, retryAfterSeconds } = this.upstreamCircuit.view();
-    if (state === 'closed') return { status: 'up' };
-    if (state === 'half_open') return { status: 'up', detail: 'circuit half-open: trial call in progress' };
-    return { status: 'down', detail: `circuit ${state}: upstream calls refused for about ${retryAfterSeconds ?? 1} s` };
+    const mode = this.upstreamClient.simulated ? 'sandbox' : 'vendor';
+    if (state === 'closed') return { status: 'up', circuit: state, mode };
+    const detail =
+      state === 'half_open'
+        ? 'circuit half-open: a trial call is deciding whether calls flow again'
+        : `circuit ${state}: new verifications get 503 for about ${retryAfterSeconds ?? 1} s, then one trial call goes through`;
+    return { status: 'degraded', circuit: state, mode, detail, retry_after_seconds: retryAfterSeconds ?? 1 };
   }
 
   private async databaseCheck(): Promise<Check> {

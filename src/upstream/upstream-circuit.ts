@@ -29,7 +29,8 @@ export function isUpstreamFailure(outcome: AttemptOutcome): boolean {
     case 'indeterminate':
       return true;
     case 'unsent':
-      return outcome.reason !== 'circuit_open';
+      // A pooled socket the upstream had closed says nothing about its health (it is retried at once).
+      return outcome.reason !== 'circuit_open' && outcome.reason !== 'reused_socket_closed';
     case 'answered':
       return outcome.result === '-4' || outcome.result === '-6';
     case 'rejected':
@@ -44,9 +45,26 @@ export interface CircuitView {
 }
 
 /**
+ * Whether a new verification may go on to call the upstream. Asked before anything
+ * is written, so that a refused request leaves no trace. `trial` marks the one call
+ * let through after the cool-down; `release()` must follow the call (or its abandonment).
+ */
+export type CallPermission =
+  | { admitted: true; trial: boolean; release(): void }
+  | { admitted: false; state: CircuitStateName; retryAfterSeconds: number };
+
+const NOTHING_TO_RELEASE = () => undefined;
+
+/**
  * The upstream circuit breaker (cockatiel): opens after `breakerThreshold` consecutive
  * upstream failures, refuses calls at once while open, and lets one trial call through
- * after `breakerCooldownMs`. Shared by every verification in this process.
+ * after `breakerCooldownMs` (half-open): success closes it, failure re-opens it for
+ * another cool-down. Shared by every verification in this process.
+ *
+ * cockatiel moves to half-open only inside `execute()`. Verifications ask
+ * `permitCall()` before recording anything, so the breaker itself must hand out the
+ * trial: after the cool-down, the first request to ask becomes the trial and every
+ * other one is refused until the trial's call has ended.
  */
 @Injectable()
 export class UpstreamCircuit {
@@ -54,9 +72,16 @@ export class UpstreamCircuit {
   private readonly policy: CircuitBreakerPolicy;
   private readonly cooldownMs: number;
   private openedAt: number | null = null;
+  /** Set while a trial call has been handed out and has not ended. */
+  private trial: { token: number; since: number } | null = null;
+  private trialTokens = 0;
+  /** A trial never released (a bug) must not keep the breaker shut for good. */
+  private readonly trialExpiryMs: number;
 
   constructor(config: AppConfig, metrics: UpstreamMetrics) {
     this.cooldownMs = config.upstream.breakerCooldownMs;
+    const { timeoutMs, maxAttempts, retryMaxDelayMs } = config.upstream;
+    this.trialExpiryMs = (timeoutMs + retryMaxDelayMs) * maxAttempts + 60_000;
     this.policy = circuitBreaker(
       handleWhenResult((r) => isUpstreamFailure(r as AttemptOutcome)),
       {
@@ -84,10 +109,32 @@ export class UpstreamCircuit {
     }
   }
 
+  permitCall(now = Date.now()): CallPermission {
+    const state = this.policy.state;
+    if (state === CircuitState.Closed) return { admitted: true, trial: false, release: NOTHING_TO_RELEASE };
+    if (this.trial && now - this.trial.since > this.trialExpiryMs) this.trial = null;
+    const cooledDown = this.openedAt !== null && now - this.openedAt >= this.cooldownMs;
+    if (state === CircuitState.Open && cooledDown && this.trial === null) {
+      const token = ++this.trialTokens;
+      this.trial = { token, since: now };
+      return {
+        admitted: true,
+        trial: true,
+        release: () => {
+          if (this.trial?.token === token) this.trial = null;
+        },
+      };
+    }
+    const view = this.view();
+    return { admitted: false, state: view.state, retryAfterSeconds: view.retryAfterSeconds ?? 1 };
+  }
+
   view(): CircuitView {
     const state = STATE_NAMES[this.policy.state];
     if (state !== 'open' && state !== 'half_open' && state !== 'isolated') return { state, retryAfterSeconds: null };
-    const remainingMs = this.openedAt === null ? this.cooldownMs : this.openedAt + this.cooldownMs - Date.now();
+    // Open past its cool-down, or half-open: a trial call decides within about a second or a call's time.
+    const remainingMs =
+      state !== 'open' || this.openedAt === null ? 1000 : this.openedAt + this.cooldownMs - Date.now();
     return { state, retryAfterSeconds: Math.max(1, Math.ceil(remainingMs / 1000)) };
   }
 

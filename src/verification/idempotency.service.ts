@@ -3,6 +3,7 @@ import { ProblemException } from '../common/problem';
 import { PrismaService } from '../database/prisma.service';
 import { PiiVault } from './pii-vault.service';
 import { IDEMPOTENCY_TTL_MS } from './verification-rules';
+import type { Tx } from './verification.store';
 
 /** A response as it was sent, so that it can be sent again byte for byte. */
 export interface StoredReply {
@@ -11,24 +12,29 @@ export interface StoredReply {
   headers?: Record<string, string>;
 }
 
-export interface IdempotentResult extends StoredReply {
-  replayed: boolean;
-}
-
 export interface IdempotencyScope {
   clientId: string;
   key: string;
   /** From requestFingerprint(): the same key with another request is refused. */
   fingerprint: string;
-  /** After this long an in-flight claim whose process died may be taken over or recovered. */
-  staleAfterMs: number;
+}
+
+/** A key claimed earlier by the same request (an earlier attempt of this client's). */
+export interface EarlierClaim {
+  /** `in_flight` while the first request may still run; `ended` once it answered without a final reply; `completed` with a reply. */
+  state: string;
+  verificationId: string | null;
+  createdAt: Date;
+  reply: StoredReply | null;
 }
 
 /**
- * Idempotency-Key handling with Stripe's semantics, stored in PostgreSQL so it
- * holds across instances: the first response is stored and replayed; another
- * request under the same key is 422; a request while the first is in flight is 409.
- * A request that fails before doing anything (thrown) releases its claim.
+ * Idempotency-Key records with Stripe's semantics, stored in PostgreSQL so they hold
+ * across instances. The claim is taken in the same transaction that records the
+ * verification, so a claim exists only together with the verification it is linked to:
+ * there is nothing to release when a request is refused, and a claim linked to a
+ * verification is never released (a retry can never make a second paid call). The
+ * final reply is stored in the transaction that settles the verification.
  */
 @Injectable()
 export class IdempotencyService {
@@ -37,39 +43,70 @@ export class IdempotencyService {
     private readonly vault: PiiVault,
   ) {}
 
-  async execute(
-    scope: IdempotencyScope,
-    work: () => Promise<StoredReply>,
-    recover: (verificationId: string) => Promise<StoredReply | null>,
-  ): Promise<IdempotentResult> {
-    const claimed = await this.claim(scope);
-    if (claimed !== true) {
-      const replay = claimed.responseEnc
-        ? (JSON.parse(this.vault.open('idempotent_response', claimed.responseEnc)) as StoredReply)
-        : await this.recoverStale(scope, claimed, recover);
-      if (replay === 'take_over') return this.run(scope, work);
-      return { ...replay, replayed: true };
-    }
-    return this.run(scope, work);
-  }
-
-  private async run(scope: IdempotencyScope, work: () => Promise<StoredReply>): Promise<IdempotentResult> {
-    let reply: StoredReply;
-    try {
-      reply = await work();
-    } catch (err) {
-      await this.prisma.idempotencyRecord.deleteMany({
-        where: { clientId: scope.clientId, key: scope.key, state: 'in_flight' },
-      });
-      throw err;
-    }
-    await this.store(scope, reply);
-    return { ...reply, replayed: false };
-  }
-
-  private async store(scope: IdempotencyScope, reply: StoredReply): Promise<void> {
-    await this.prisma.idempotencyRecord.update({
+  /**
+   * Claims the key inside `tx`: 'claimed' when this request owns it now (an expired
+   * record is replaced), otherwise the earlier claim of the same request. Another
+   * request under the key → 422. `takeOverUnlinkedAfterMs`: a claim older than this
+   * with no verification (left by an older idgate) is taken over.
+   */
+  async claimIn(tx: Tx, scope: IdempotencyScope, takeOverUnlinkedAfterMs: number): Promise<'claimed' | EarlierClaim> {
+    const expiresAt = new Date(Date.now() + IDEMPOTENCY_TTL_MS);
+    const takeOverBefore = new Date(Date.now() - takeOverUnlinkedAfterMs);
+    // One round trip in the common case: insert, or replace a record that expired or
+    // was abandoned unlinked; a live record is left alone and read below.
+    const claimed = await tx.$executeRaw`
+      INSERT INTO idempotency_keys (client_id, key, request_hash, state, expires_at)
+      VALUES (${scope.clientId}::uuid, ${scope.key}, ${scope.fingerprint}, 'in_flight', ${expiresAt})
+      ON CONFLICT (client_id, key) DO UPDATE
+        SET request_hash = EXCLUDED.request_hash, state = 'in_flight', verification_id = NULL,
+            response_status = NULL, response_enc = NULL, created_at = now(), expires_at = EXCLUDED.expires_at
+        WHERE idempotency_keys.expires_at < now()
+           OR (idempotency_keys.verification_id IS NULL AND idempotency_keys.state = 'in_flight'
+               AND idempotency_keys.created_at < ${takeOverBefore})`;
+    if (claimed === 1) return 'claimed';
+    const existing = await tx.idempotencyRecord.findUniqueOrThrow({
       where: { clientId_key: { clientId: scope.clientId, key: scope.key } },
+    });
+    if (existing.requestHash !== scope.fingerprint) {
+      throw new ProblemException('unprocessable', 'This Idempotency-Key was used with a different request.', {
+        errors: [{ field: 'Idempotency-Key', message: 'was already used with a different request body' }],
+      });
+    }
+    return {
+      state: existing.state,
+      verificationId: existing.verificationId,
+      createdAt: existing.createdAt,
+      reply: existing.responseEnc
+        ? (JSON.parse(this.vault.open('idempotent_response', existing.responseEnc)) as StoredReply)
+        : null,
+    };
+  }
+
+  /** Links the claim to the verification recorded in the same transaction. */
+  async linkIn(tx: Tx, clientId: string, key: string, verificationId: string): Promise<void> {
+    await tx.idempotencyRecord.updateMany({ where: { clientId, key }, data: { verificationId } });
+  }
+
+  /** Links the claim and stores the final reply at once (a verification final when recorded). */
+  async completeIn(tx: Tx, clientId: string, key: string, verificationId: string, reply: StoredReply): Promise<void> {
+    await tx.idempotencyRecord.updateMany({
+      where: { clientId, key },
+      data: {
+        verificationId,
+        state: 'completed',
+        responseStatus: reply.status,
+        responseEnc: this.vault.seal('idempotent_response', JSON.stringify(reply)),
+      },
+    });
+  }
+
+  /**
+   * Stores the final reply (in the transaction that settles the verification, or later on
+   * a retry). A reply stored once is never replaced: every replay is the same.
+   */
+  async storeReplyIn(tx: Tx | PrismaService, clientId: string, key: string, reply: StoredReply): Promise<void> {
+    await tx.idempotencyRecord.updateMany({
+      where: { clientId, key, state: { not: 'completed' } },
       data: {
         state: 'completed',
         responseStatus: reply.status,
@@ -78,64 +115,20 @@ export class IdempotencyService {
     });
   }
 
-  /** true: this request owns the key now. Otherwise the existing record (same request). */
-  private async claim(scope: IdempotencyScope) {
-    const now = new Date();
-    return this.prisma.$transaction(async (tx) => {
-      await tx.idempotencyRecord.deleteMany({
-        where: { clientId: scope.clientId, key: scope.key, expiresAt: { lt: now } },
-      });
-      const inserted = await tx.$executeRaw`
-        INSERT INTO idempotency_keys (client_id, key, request_hash, state, expires_at)
-        VALUES (${scope.clientId}::uuid, ${scope.key}, ${scope.fingerprint}, 'in_flight', ${new Date(now.getTime() + IDEMPOTENCY_TTL_MS)})
-        ON CONFLICT (client_id, key) DO NOTHING`;
-      if (inserted === 1) return true as const;
-      const existing = await tx.idempotencyRecord.findUniqueOrThrow({
-        where: { clientId_key: { clientId: scope.clientId, key: scope.key } },
-      });
-      if (existing.requestHash !== scope.fingerprint) {
-        throw new ProblemException('unprocessable', 'This Idempotency-Key was used with a different request.', {
-          errors: [{ field: 'Idempotency-Key', message: 'was already used with a different request body' }],
-        });
-      }
-      return existing;
-    });
+  async storeReply(clientId: string, key: string, reply: StoredReply): Promise<void> {
+    await this.storeReplyIn(this.prisma, clientId, key, reply);
   }
 
-  private async recoverStale(
-    scope: IdempotencyScope,
-    record: { state: string; verificationId: string | null; createdAt: Date },
-    recover: (verificationId: string) => Promise<StoredReply | null>,
-  ): Promise<StoredReply | 'take_over'> {
-    const stale = Date.now() - record.createdAt.getTime() > scope.staleAfterMs;
-    if (stale && record.verificationId === null) {
-      // The first attempt died before recording anything: nothing was sent upstream.
-      const taken = await this.prisma.idempotencyRecord.updateMany({
-        where: {
-          clientId: scope.clientId,
-          key: scope.key,
-          state: 'in_flight',
-          verificationId: null,
-          createdAt: record.createdAt,
-        },
-        data: { createdAt: new Date() },
-      });
-      if (taken.count === 1) return 'take_over';
-    }
-    if (stale && record.verificationId !== null) {
-      // The first attempt died after recording: answer from the verification as it stands now.
-      const reply = await recover(record.verificationId);
-      if (reply) {
-        await this.store(scope, reply);
-        return reply;
-      }
-    }
-    throw new ProblemException(
-      'conflict',
-      'A request with this Idempotency-Key is still in progress; retry later.',
-      {},
-      { 'Retry-After': '1' },
-    );
+  /**
+   * The first request answered without a final reply (202: still being recorded), so a
+   * retry need not wait for it. Best effort: without this mark, retries wait for the
+   * request deadline instead.
+   */
+  async markEnded(clientId: string, key: string): Promise<void> {
+    await this.prisma.idempotencyRecord.updateMany({
+      where: { clientId, key, state: 'in_flight' },
+      data: { state: 'ended' },
+    });
   }
 
   /** Forgets keys older than 24 h. */

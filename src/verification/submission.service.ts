@@ -1,14 +1,17 @@
 import { Injectable } from '@nestjs/common';
 import type { AuditContext } from '../audit/audit-vocabulary';
 import type { Principal } from '../auth/roles';
-import { validationProblem } from '../common/problem';
+import { ProblemException, validationProblem } from '../common/problem';
 import { AppConfig } from '../config/app-config';
+import { isDatabaseUnavailable } from '../database/database-errors';
 import type { DropInRequestDto } from './dto/drop-in.dto';
 import type { CreateVerificationDto } from './dto/create-verification.dto';
-import { IdempotencyService, StoredReply } from './idempotency.service';
+import { AdmissionGate, AdmissionPermit, AdmissionRefused } from './admission-gate';
+import { EarlierClaim, IdempotencyService, StoredReply } from './idempotency.service';
 import { apiReply, dropInReply } from './verification-replies';
-import { pendingDeadlineMs, requestFingerprint } from './verification-rules';
+import { requestDeadlineMs, requestFingerprint } from './verification-rules';
 import { SubmitOutcome, VerificationService } from './verification.service';
+import { VerificationMetrics } from './verification.metrics';
 import { VerificationStore } from './verification.store';
 import { Channel, VerificationRequest } from './verification.types';
 
@@ -19,20 +22,34 @@ export interface SubmissionContext {
   sandboxFault?: string;
 }
 
+export interface SubmissionReply extends StoredReply {
+  /** A stored reply sent again (Idempotent-Replayed: true). */
+  replayed: boolean;
+}
+
 const MAX_IDEMPOTENCY_KEY = 255;
+/** Retry-After for a submission refused for load: the queue drains within about a second. */
+const OVERLOAD_RETRY_AFTER_SECONDS = 1;
 
 /**
- * One submission on either channel: idempotency around the verification flow,
- * and the reply in that channel's format (stored, so a replay is identical).
+ * One submission on either channel: admission control, idempotency around the
+ * verification flow, and the reply in that channel's format (stored, so that a
+ * replay is identical).
  */
 @Injectable()
 export class SubmissionService {
+  private readonly admission: AdmissionGate;
+
   constructor(
     private readonly verifications: VerificationService,
     private readonly idempotency: IdempotencyService,
     private readonly store: VerificationStore,
     private readonly config: AppConfig,
-  ) {}
+    private readonly metrics: VerificationMetrics,
+  ) {
+    this.admission = new AdmissionGate(config.admission);
+    metrics.watchAdmission(this.admission);
+  }
 
   async submitApi(dto: CreateVerificationDto, ctx: SubmissionContext) {
     const request: VerificationRequest = {
@@ -68,38 +85,97 @@ export class SubmissionService {
     request: VerificationRequest,
     ctx: SubmissionContext,
     render: (outcome: SubmitOutcome) => StoredReply,
-  ) {
+  ): Promise<SubmissionReply> {
     const principal = ctx.principal;
     if (principal.clientId === null) throw new Error('submissions come from client keys only');
-    const clientPrincipal = { ...principal, clientId: principal.clientId };
-    const work = async () =>
-      render(
-        await this.verifications.submit(request, {
-          principal: clientPrincipal,
-          audit: ctx.audit,
-          channel,
-          idempotencyKey: ctx.idempotencyKey,
-          sandboxFault: ctx.sandboxFault,
-        }),
-      );
-    if (ctx.idempotencyKey === undefined) return { ...(await work()), replayed: false };
-
+    const clientId = principal.clientId;
     const key = ctx.idempotencyKey;
-    if (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY) {
+    if (key !== undefined && (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY)) {
       throw validationProblem([{ field: 'Idempotency-Key', message: `must be 1-${MAX_IDEMPOTENCY_KEY} characters` }]);
     }
-    return this.idempotency.execute(
-      {
-        clientId: principal.clientId,
-        key,
-        fingerprint: requestFingerprint(endpoint, body),
-        staleAfterMs: pendingDeadlineMs(this.config.upstream),
-      },
-      work,
-      async (verificationId) => {
-        const v = await this.store.findForClient(principal.clientId!, verificationId);
-        return v && v.status !== 'pending' ? render({ kind: 'recorded', verification: v }) : null;
-      },
-    );
+    const idempotency =
+      key === undefined ? undefined : { key, fingerprint: requestFingerprint(endpoint, body), render };
+
+    const permit = await this.admit(channel);
+    let outcome: Awaited<ReturnType<VerificationService['submit']>>;
+    try {
+      outcome = await this.verifications.submit(request, {
+        principal: { ...principal, clientId },
+        audit: ctx.audit,
+        channel,
+        admission: permit,
+        idempotency,
+        sandboxFault: ctx.sandboxFault,
+      });
+    } catch (err) {
+      // Everything before the paid call is one transaction: if it could not get a
+      // connection or reach the database, nothing was written and nothing called.
+      if (isDatabaseUnavailable(err)) throw this.overloaded(channel, 'database');
+      throw err;
+    } finally {
+      permit.release();
+    }
+    if (outcome.kind === 'earlier_claim') return this.answerRetry(clientId, key!, outcome.claim, render);
+    return { ...render(outcome), replayed: false };
+  }
+
+  private async admit(channel: Channel): Promise<AdmissionPermit> {
+    try {
+      return await this.admission.enter();
+    } catch (err) {
+      if (err instanceof AdmissionRefused) {
+        this.metrics.admissionRefused.inc({ reason: err.reason });
+        throw this.overloaded(channel, err.reason);
+      }
+      throw err;
+    }
+  }
+
+  /** Refused before anything was written or called: 503 on /v1, the upstream's own 429 on the drop-in. */
+  private overloaded(channel: Channel, reason: string): ProblemException {
+    const detail = 'idgate is at capacity; nothing was recorded or charged. Retry shortly.';
+    const headers = { 'Retry-After': String(OVERLOAD_RETRY_AFTER_SECONDS) };
+    if (reason === 'database') this.metrics.admissionRefused.inc({ reason });
+    return channel === 'drop_in'
+      ? new ProblemException('rate-limited', detail, {}, headers)
+      : new ProblemException(
+          'service-unavailable',
+          detail,
+          { retry_after_seconds: OVERLOAD_RETRY_AFTER_SECONDS },
+          headers,
+        );
+  }
+
+  /**
+   * A retry under a key already claimed by the same request. Its stored reply if there
+   * is one; 409 while the first request may still be running; after that, the
+   * verification as it stands: 202 while pending or unknown, the final answer once
+   * settled. Never a second upstream call.
+   */
+  private async answerRetry(
+    clientId: string,
+    key: string,
+    claim: EarlierClaim,
+    render: (outcome: SubmitOutcome) => StoredReply,
+  ): Promise<SubmissionReply> {
+    if (claim.reply) return { ...claim.reply, replayed: true };
+    const firstMayRun =
+      claim.state === 'in_flight' && Date.now() - claim.createdAt.getTime() < requestDeadlineMs(this.config);
+    if (claim.verificationId === null || firstMayRun) {
+      throw new ProblemException(
+        'conflict',
+        'A request with this Idempotency-Key is still in progress; retry later.',
+        {},
+        { 'Retry-After': '1' },
+      );
+    }
+    const verification = await this.store.findForClient(clientId, claim.verificationId);
+    if (!verification) throw new ProblemException('not-found', 'The verification of this Idempotency-Key is gone.');
+    if (verification.status === 'pending' || verification.status === 'unknown') {
+      return { ...render({ kind: 'accepted', verification }), replayed: false };
+    }
+    const reply = render({ kind: 'recorded', verification });
+    await this.idempotency.storeReply(clientId, key, reply);
+    return { ...reply, replayed: true };
   }
 }

@@ -8,12 +8,23 @@ import { toUpstreamStyleBody, toVerificationDto } from './verification-view';
  * idempotent replay, so they are plain data: status, body, headers.
  */
 
+/** A 202's hint: an answer still being recorded usually lands within a second. */
+const ACCEPTED_RETRY_AFTER_SECONDS = 1;
+
 /** POST /v1/verifications: 201 with the verification (masked for the client), or problem+json. */
 export function apiReply(outcome: SubmitOutcome): StoredReply & { problem: boolean } {
   const v = outcome.verification;
   switch (outcome.kind) {
     case 'recorded':
       return { status: 201, body: toVerificationDto(v, false), problem: false };
+    case 'accepted':
+      // Recorded, its answer still being written: the verification as it stands (never stored for replay).
+      return {
+        status: 202,
+        problem: false,
+        headers: { Location: `/v1/verifications/${v.id}`, 'Retry-After': String(ACCEPTED_RETRY_AFTER_SECONDS) },
+        body: toVerificationDto(v, false),
+      };
     case 'unavailable':
       return {
         status: 503,
@@ -54,9 +65,31 @@ export function upstreamStyleError(code: string, message: string, traceId: strin
   return { success: false, error: { code, message }, trace_id: traceId };
 }
 
+/** Headers that name the verification behind a drop-in answer that is not final yet. */
+export const DROP_IN_VERIFICATION_ID_HEADER = 'X-Idgate-Verification-Id';
+export const DROP_IN_VERIFICATION_STATUS_HEADER = 'X-Idgate-Verification-Status';
+
 /** POST /identity/idcard/ocr: the upstream's own success body and error format. */
 export function dropInReply(outcome: SubmitOutcome): StoredReply {
   const v = outcome.verification;
+  if (outcome.kind === 'accepted') {
+    // No such answer upstream: 202, success false (so no client mistakes it for a result), the id in headers.
+    return {
+      status: 202,
+      headers: {
+        [DROP_IN_VERIFICATION_ID_HEADER]: v.id,
+        [DROP_IN_VERIFICATION_STATUS_HEADER]: v.status,
+        'Retry-After': String(ACCEPTED_RETRY_AFTER_SECONDS),
+      },
+      body: upstreamStyleError(
+        'api_error',
+        v.status === 'unknown'
+          ? 'The upstream did not answer readably; the outcome is recorded as unknown and will be reconciled.'
+          : 'Accepted: the outcome is still being recorded. Retry with the same Idempotency-Key to read it.',
+        v.id,
+      ),
+    };
+  }
   if (outcome.kind === 'unavailable') {
     return {
       status: 503,

@@ -146,3 +146,31 @@ export function pendingDeadlineMs(upstream: {
 }): number {
   return upstream.timeoutMs * upstream.maxAttempts + upstream.retryMaxDelayMs * (upstream.maxAttempts - 1) + 5_000;
 }
+
+/**
+ * Once the upstream has answered, the process holding the answer keeps trying to record
+ * it (backoff capped at about a second). The sweeper leaves a pending row alone for this
+ * much longer than the longest call, so that it never calls `unknown` an answer that a
+ * live process is still recording (a late answer would still settle it, but as a
+ * correction with two audit events).
+ */
+export const SETTLE_GRACE_MS = 15_000;
+
+/** How old a `pending` row must be before the sweeper turns it into `unknown`. */
+export function sweepDeadlineMs(upstream: { timeoutMs: number; maxAttempts: number; retryMaxDelayMs: number }): number {
+  return pendingDeadlineMs(upstream) + SETTLE_GRACE_MS;
+}
+
+/**
+ * The longest one submission can run: waiting for admission, the call with its
+ * retries, and the wait for its answer to be recorded. A retry under the same
+ * Idempotency-Key before this has passed may still be racing the original (409);
+ * after it, the original has certainly ended.
+ */
+export function requestDeadlineMs(config: {
+  upstream: { timeoutMs: number; maxAttempts: number; retryMaxDelayMs: number };
+  admission: { queueWaitMs: number };
+  settleWaitMs: number;
+}): number {
+  return config.admission.queueWaitMs + pendingDeadlineMs(config.upstream) + config.settleWaitMs;
+}

@@ -1,4 +1,4 @@
-import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service';
 import { systemContext } from '../audit/audit-vocabulary';
 import { loggableError } from '../common/problem.filter';
@@ -6,7 +6,8 @@ import { AppConfig } from '../config/app-config';
 import { PrismaService } from '../database/prisma.service';
 import { IdempotencyService } from './idempotency.service';
 import { PiiMaintenanceService } from './pii-maintenance.service';
-import { pendingDeadlineMs } from './verification-rules';
+import { sweepDeadlineMs } from './verification-rules';
+import { VerificationService } from './verification.service';
 
 const SWEEP_INTERVAL_MS = 15_000;
 const SWEEP_BATCH = 500;
@@ -18,7 +19,7 @@ const SWEEP_BATCH = 500;
  * safe with several instances (row locks, SKIP LOCKED).
  */
 @Injectable()
-export class VerificationSweeper implements OnApplicationBootstrap, OnApplicationShutdown {
+export class VerificationSweeper implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(VerificationSweeper.name);
   private timer?: NodeJS.Timeout;
   private running?: Promise<unknown>;
@@ -29,6 +30,7 @@ export class VerificationSweeper implements OnApplicationBootstrap, OnApplicatio
     private readonly idempotency: IdempotencyService,
     private readonly pii: PiiMaintenanceService,
     private readonly config: AppConfig,
+    private readonly verifications: VerificationService,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -40,21 +42,24 @@ export class VerificationSweeper implements OnApplicationBootstrap, OnApplicatio
     this.timer.unref();
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  // Stops before the pool closes (the pool closes in onApplicationShutdown).
+  async onModuleDestroy(): Promise<void> {
     clearInterval(this.timer);
     await this.running;
   }
 
   /** One pass; returns how many pending verifications became unknown. */
   async sweep(now = new Date()): Promise<number> {
-    const cutoff = new Date(now.getTime() - pendingDeadlineMs(this.config.upstream));
+    const cutoff = new Date(now.getTime() - sweepDeadlineMs(this.config.upstream));
     let total = 0;
     for (;;) {
+      // Answers this process still holds and is writing are not abandoned, however late.
+      const settling = this.verifications.settlingIds();
       const swept = await this.prisma.$transaction(async (tx) => {
         const rows = await tx.$queryRaw<Array<{ id: string; id_card_hmac: string | null }>>`
           WITH stale AS (
             SELECT id FROM verifications
-            WHERE status = 'pending' AND created_at < ${cutoff}
+            WHERE status = 'pending' AND created_at < ${cutoff} AND NOT (id = ANY(${settling}::uuid[]))
             ORDER BY created_at
             LIMIT ${SWEEP_BATCH}
             FOR UPDATE SKIP LOCKED

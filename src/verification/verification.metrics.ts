@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { PrismaService } from '../database/prisma.service';
+import type { AdmissionGate } from './admission-gate';
 
 /**
  * Verification metrics in a registry of their own (merged into `/metrics`):
@@ -12,6 +13,8 @@ export class VerificationMetrics {
   readonly registry = new Registry();
   readonly settled: Counter<'channel' | 'status' | 'result' | 'charge_status'>;
   readonly chargedAmount: Counter<'currency'>;
+  readonly admissionRefused: Counter<'reason'>;
+  private admissionGate: AdmissionGate | null = null;
 
   constructor(prisma: PrismaService) {
     this.settled = new Counter({
@@ -25,6 +28,29 @@ export class VerificationMetrics {
       help: 'Amount of charged verifications settled by this instance, in minor currency units',
       labelNames: ['currency'],
       registers: [this.registry],
+    });
+    this.admissionRefused = new Counter({
+      name: 'idgate_admission_refused_total',
+      help: 'Submissions refused before anything was written or called (queue_full, queue_timeout, database), answered 503 (429 on the drop-in)',
+      labelNames: ['reason'],
+      registers: [this.registry],
+    });
+    const gate = () => this.admissionGate;
+    new Gauge({
+      name: 'idgate_admission_in_use',
+      help: 'Submissions doing their pre-call database work now (at most ADMISSION_CONCURRENCY)',
+      registers: [this.registry],
+      collect() {
+        this.set(gate()?.inUse ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'idgate_admission_queued',
+      help: 'Submissions waiting for admission (at most ADMISSION_QUEUE)',
+      registers: [this.registry],
+      collect() {
+        this.set(gate()?.queued ?? 0);
+      },
     });
     new Gauge({
       name: 'idgate_verifications_backlog',
@@ -43,6 +69,11 @@ export class VerificationMetrics {
         }
       },
     });
+  }
+
+  /** Reports the process's admission gate in the admission gauges. */
+  watchAdmission(gate: AdmissionGate): void {
+    this.admissionGate = gate;
   }
 
   recordSettled(v: {

@@ -1,16 +1,23 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { ExponentialBackoff, handleWhen, retry, RetryPolicy } from 'cockatiel';
 import { AuditService } from '../audit/audit.service';
 import type { AuditContext } from '../audit/audit-vocabulary';
 import type { Principal } from '../auth/roles';
 import { ProblemException } from '../common/problem';
+import { loggableError } from '../common/problem.filter';
+import { AppConfig } from '../config/app-config';
 import { maskIdCardNumber } from '../domain/id-card-number';
+import { isTransientDatabaseError } from '../database/database-errors';
 import { PrismaService } from '../database/prisma.service';
 import { PriceService } from '../billing/pricing/price.service';
+import { UpstreamCircuit } from '../upstream/upstream-circuit';
 import { UpstreamClient } from '../upstream/upstream.client';
 import { UpstreamOutcome } from '../upstream/upstream.types';
+import type { AdmissionPermit } from './admission-gate';
 import { ClientPolicyService } from './client-policy.service';
+import { EarlierClaim, IdempotencyScope, IdempotencyService, StoredReply } from './idempotency.service';
 import { VerificationMetrics } from './verification.metrics';
-import { amountFor, checkLocally, quotaPeriods, settle, Settlement } from './verification-rules';
+import { amountFor, checkLocally, quotaPeriods, requestDeadlineMs, settle, Settlement } from './verification-rules';
 import { Tx, VerificationBase, VerificationStore } from './verification.store';
 import { Channel, Mode, VerificationRecord, VerificationRequest } from './verification.types';
 
@@ -18,10 +25,17 @@ export interface SubmitOptions {
   principal: Principal & { clientId: string };
   audit: AuditContext;
   channel: Channel;
-  /** Links the idempotency record to the verification in the recording transaction. */
-  idempotencyKey?: string;
+  /** Admission to the pre-call database work; released before the paid call. */
+  admission: AdmissionPermit;
+  idempotency?: IdempotentSubmission;
   /** Sandbox only: forwarded as X-Sandbox-Fault. */
   sandboxFault?: string;
+}
+
+/** An Idempotency-Key submission: the key is claimed with the record, and the final reply stored with the settlement. */
+export interface IdempotentSubmission extends Omit<IdempotencyScope, 'clientId'> {
+  /** The channel's answer for a final outcome, stored for replay. */
+  render(outcome: SubmitOutcome): StoredReply;
 }
 
 /** How a submission ended; the controller renders it for its channel. */
@@ -31,28 +45,66 @@ export type SubmitOutcome =
   /** Recorded, but the upstream could not be reached or refused for load: try again later. */
   | { kind: 'unavailable'; verification: VerificationRecord; retryAfterSeconds: number }
   /** Recorded, and the upstream refused the request itself (not charged). */
-  | { kind: 'upstream_rejected'; verification: VerificationRecord; errorCode: string };
+  | { kind: 'upstream_rejected'; verification: VerificationRecord; errorCode: string }
+  /** Recorded and (maybe) answered, but not yet settled: the answer is still being written (202). */
+  | { kind: 'accepted'; verification: VerificationRecord };
+
+/** What the recording transaction found or did. */
+type Recording =
+  | { kind: 'earlier_claim'; claim: EarlierClaim }
+  | { kind: 'final'; verification: VerificationRecord }
+  | { kind: 'pending'; verification: VerificationRecord };
+
+/** Settle writes are retried with this backoff while the process lives (capped so a recovered database is seen fast). */
+const SETTLE_BACKOFF = { initialDelay: 50, maxDelay: 1000 };
+/** Recording transactions wait this long for a pooled connection (Prisma's maxWait) before giving up (503). */
+const RECORD_MAX_WAIT_MS = 2000;
 
 /**
  * The verification flow (SPEC §4.3): local checks, quotas, reuse, then record
  * `pending` before the paid call, and settle it after, each step with its audit
  * event in the same transaction.
+ *
+ * Failure rules (issue 11): everything before the call happens in one transaction
+ * (idempotency claim included), so a request refused there has written nothing and
+ * called nothing. Once the upstream has answered, the answer is held in memory and
+ * its settle write retried until it lands; the request waits SETTLE_WAIT_MS for it
+ * and is then answered 202 with the verification as it stands.
  */
 @Injectable()
 export class VerificationService {
   private readonly logger = new Logger(VerificationService.name);
+  /** Verifications whose upstream answer this process holds and is still writing. */
+  private readonly settling = new Map<string, Promise<VerificationRecord | null>>();
+  private readonly settleRetry: RetryPolicy;
 
   constructor(
     private readonly prisma: PrismaService,
     private readonly store: VerificationStore,
     private readonly audit: AuditService,
     private readonly upstream: UpstreamClient,
+    private readonly circuit: UpstreamCircuit,
     private readonly policies: ClientPolicyService,
     private readonly metrics: VerificationMetrics,
     private readonly prices: PriceService,
-  ) {}
+    private readonly idempotency: IdempotencyService,
+    private readonly config: AppConfig,
+  ) {
+    this.settleRetry = retry(
+      handleWhen((err) => isTransientDatabaseError(err) && !this.prisma.drainExpired),
+      { maxAttempts: Number.MAX_SAFE_INTEGER, backoff: new ExponentialBackoff(SETTLE_BACKOFF) },
+    );
+  }
 
-  async submit(request: VerificationRequest, options: SubmitOptions): Promise<SubmitOutcome> {
+  /** Ids of verifications whose answer this process is still recording: the sweeper leaves them alone. */
+  settlingIds(): string[] {
+    return [...this.settling.keys()];
+  }
+
+  async submit(
+    request: VerificationRequest,
+    options: SubmitOptions,
+  ): Promise<SubmitOutcome | { kind: 'earlier_claim'; claim: EarlierClaim }> {
     if (
       request.imageUrl === undefined &&
       (request.name === undefined || request.idCard === undefined) &&
@@ -72,14 +124,13 @@ export class VerificationService {
     const { clientId } = options.principal;
     // The price in force now (the price table, else PRICE_PER_CHARGED_CALL / CURRENCY); the row keeps it.
     const price = await this.prices.priceAt(now);
-    const unitPrice = price.amount;
-    const base = {
+    const base: VerificationBase = {
       clientId,
       apiKeyId: options.principal.keyId,
       channel: options.channel,
       mode,
       reference: request.reference ?? null,
-      unitPrice,
+      unitPrice: price.amount,
       currency: price.currency,
     };
 
@@ -87,102 +138,154 @@ export class VerificationService {
     const readable = mode === 'name_id_card' && !request.encryption;
     let name = readable ? request.name! : null;
     let idCard = readable ? request.idCard! : null;
-
+    let rejection: { result: '-2' | '-3'; description: string } | null = null;
     if (readable) {
       const check = checkLocally({ name: name!, idCard: idCard! }, now);
-      if (check.kind === 'rejected') {
-        const rejected = await this.recordLocalRejection(base, name!, idCard!, check, options);
-        this.metrics.recordSettled(rejected);
-        return { kind: 'recorded', verification: rejected };
+      if (check.kind === 'rejected') rejection = check;
+      else {
+        name = check.normalized.name;
+        idCard = check.normalized.idCard;
       }
-      name = check.normalized.name;
-      idCard = check.normalized.idCard;
     }
 
-    const circuit = this.upstream.circuitState();
-    if (circuit.state === 'open') {
-      throw new ProblemException(
-        'service-unavailable',
-        'The upstream is failing; idgate is not calling it for now.',
-        { retry_after_seconds: circuit.retryAfterSeconds },
-        { 'Retry-After': String(Math.max(1, Math.ceil(circuit.retryAfterSeconds ?? 1))) },
-      );
-    }
-
-    const pending = await this.prisma.$transaction(async (tx) => {
-      const policy = await this.policies.policyFor(clientId, tx);
-      if (policy.dailyLimit !== null || policy.monthlySpendCap !== null) {
-        // Serialises this client's admissions so its limits hold exactly under concurrency.
-        // Only clients with limits pay for it: the lock is held until this transaction commits.
-        await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`idgate.admission.${clientId}`}))`;
-        await this.enforceQuotas(tx, clientId, policy, unitPrice, now);
-      }
-      if (readable && policy.reuseWindowSeconds) {
-        const reused = await this.reuse(tx, base, name!, idCard!, policy.reuseWindowSeconds, now, options);
-        if (reused) return { reused };
-      }
-      const row = await this.store.insert(tx, { ...base, name, idCard }, {});
-      await this.audit.record(tx, options.audit, {
-        action: 'verification.created',
-        target: { type: 'verification', id: row.id },
-        details: {
-          channel: base.channel,
-          mode,
-          client_id: clientId,
-          ...(idCard ? { id_card: maskIdCardNumber(idCard) } : {}),
+    // The circuit's permission to call, taken in the transaction; released when the call has ended.
+    let releaseCall = (): void => undefined;
+    let recording: Recording;
+    try {
+      recording = await this.prisma.$transaction(
+        async (tx) => {
+          const idem = options.idempotency;
+          if (idem) {
+            const claim = await this.idempotency.claimIn(
+              tx,
+              { clientId, key: idem.key, fingerprint: idem.fingerprint },
+              requestDeadlineMs(this.config),
+            );
+            if (claim !== 'claimed') return { kind: 'earlier_claim', claim } as const;
+          }
+          if (rejection) {
+            const rejected = await this.recordLocalRejection(tx, base, name!, idCard!, rejection, options);
+            return { kind: 'final', verification: rejected } as const;
+          }
+          const policy = await this.policies.policyFor(clientId, tx);
+          if (policy.dailyLimit !== null || policy.monthlySpendCap !== null) {
+            // Serialises this client's admissions so its limits hold exactly under concurrency.
+            // Only clients with limits pay for it: the lock is held until this transaction commits.
+            await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`idgate.admission.${clientId}`}))`;
+            await this.enforceQuotas(tx, clientId, policy, price.amount, now);
+          }
+          if (readable && policy.reuseWindowSeconds) {
+            const reused = await this.reuse(tx, base, name!, idCard!, policy.reuseWindowSeconds, now, options);
+            if (reused) return { kind: 'final', verification: reused } as const;
+          }
+          // Asked last, so a refusal rolls back the claim: nothing written, nothing called.
+          const call = this.circuit.permitCall();
+          if (!call.admitted) throw circuitProblem(call.retryAfterSeconds);
+          releaseCall = call.release;
+          const row = await this.store.insert(tx, { ...base, name, idCard }, {});
+          await this.audit.record(tx, options.audit, {
+            action: 'verification.created',
+            target: { type: 'verification', id: row.id },
+            details: {
+              channel: base.channel,
+              mode,
+              client_id: clientId,
+              ...(idCard ? { id_card: maskIdCardNumber(idCard) } : {}),
+            },
+            idCardHmac: row.idCardHmac,
+          });
+          if (idem) await this.idempotency.linkIn(tx, clientId, idem.key, row.id);
+          return { kind: 'pending', verification: this.store.toRecord(row) } as const;
         },
-        idCardHmac: row.idCardHmac,
-      });
-      await this.linkIdempotency(tx, clientId, options.idempotencyKey, row.id);
-      return { row };
-    });
-    if ('reused' in pending) {
-      this.metrics.recordSettled(pending.reused!);
-      return { kind: 'recorded', verification: pending.reused! };
+        { maxWait: RECORD_MAX_WAIT_MS },
+      );
+    } catch (err) {
+      releaseCall();
+      throw err;
+    } finally {
+      options.admission.release();
     }
 
-    // The paid call, outside any transaction: the pending row is committed whatever happens next.
-    const outcome = await this.upstream.verify(
-      {
-        ...(request.name !== undefined ? { name: request.encryption ? request.name : name! } : {}),
-        ...(request.idCard !== undefined ? { id_card: request.encryption ? request.idCard : idCard! } : {}),
-        ...(request.imageUrl !== undefined ? { image_url: request.imageUrl } : {}),
-        ...(request.encryption !== undefined ? { encryption: request.encryption } : {}),
+    if (recording.kind !== 'pending') {
+      releaseCall();
+      if (recording.kind === 'final') this.metrics.recordSettled(recording.verification);
+      return recording.kind === 'final' ? { kind: 'recorded', verification: recording.verification } : recording;
+    }
+
+    // The paid call, outside any transaction and holding no connection: the pending row is committed whatever happens next.
+    const pending = recording.verification;
+    let outcome: UpstreamOutcome;
+    try {
+      outcome = await this.upstream.verify(
+        {
+          ...(request.name !== undefined ? { name: request.encryption ? request.name : name! } : {}),
+          ...(request.idCard !== undefined ? { id_card: request.encryption ? request.idCard : idCard! } : {}),
+          ...(request.imageUrl !== undefined ? { image_url: request.imageUrl } : {}),
+          ...(request.encryption !== undefined ? { encryption: request.encryption } : {}),
+        },
+        { sandboxFault: options.sandboxFault },
+      );
+    } finally {
+      releaseCall();
+    }
+
+    const settled = this.settleDurably(
+      pending.id,
+      outcome,
+      options.audit,
+      options.idempotency && {
+        clientId,
+        key: options.idempotency.key,
+        render: options.idempotency.render,
       },
-      { sandboxFault: options.sandboxFault },
     );
-    const verification = await this.settleVerification(pending.row!.id, outcome, options.audit);
-    return this.outcomeOf(verification, outcome);
+    const answer = await waitAtMost(settled, this.config.settleWaitMs);
+    if (answer === TIMED_OUT || answer === null) {
+      // Still being written (or, after a bug, left for the sweeper): answer with the verification as it stands.
+      if (options.idempotency) {
+        this.idempotency
+          .markEnded(clientId, options.idempotency.key)
+          .catch(() => undefined /* the request deadline covers it */);
+      }
+      return { kind: 'accepted', verification: pending };
+    }
+    return outcomeOf(answer, outcome);
   }
 
-  private outcomeOf(verification: VerificationRecord, outcome: UpstreamOutcome): SubmitOutcome {
-    if (outcome.kind === 'unsent') {
-      return {
-        kind: 'unavailable',
-        verification,
-        retryAfterSeconds: Math.max(1, Math.ceil(outcome.retryAfterSeconds ?? 5)),
-      };
-    }
-    if (outcome.kind === 'rejected') {
-      if (outcome.httpStatus === 429) {
-        return {
-          kind: 'unavailable',
-          verification,
-          retryAfterSeconds: Math.max(1, Math.ceil(outcome.retryAfterSeconds ?? 5)),
-        };
-      }
-      return { kind: 'upstream_rejected', verification, errorCode: outcome.errorCode ?? `http_${outcome.httpStatus}` };
-    }
-    return { kind: 'recorded', verification };
+  /**
+   * Records an upstream answer, retrying the write with backoff while the process lives
+   * (and, on shutdown, until the drain deadline). Resolves with the settled record, or
+   * null when the write failed for good (the row stays pending for the sweeper).
+   */
+  private settleDurably(
+    id: string,
+    outcome: UpstreamOutcome,
+    context: AuditContext,
+    reply?: { clientId: string; key: string; render: (outcome: SubmitOutcome) => StoredReply },
+  ): Promise<VerificationRecord | null> {
+    const work = this.settleRetry
+      .execute(() => this.settleVerification(id, outcome, context, reply))
+      .catch((err: unknown) => {
+        this.logger.error({ err: loggableError(err), verification_id: id }, 'could not record an upstream answer');
+        return null;
+      })
+      .finally(() => this.settling.delete(id));
+    this.settling.set(id, work);
+    return this.prisma.keepOpenFor(work);
   }
 
   /** Moves a verification out of `pending` (or a late answer out of `unknown`), with its audit event. */
-  async settleVerification(id: string, outcome: UpstreamOutcome, context: AuditContext): Promise<VerificationRecord> {
+  async settleVerification(
+    id: string,
+    outcome: UpstreamOutcome,
+    context: AuditContext,
+    reply?: { clientId: string; key: string; render: (outcome: SubmitOutcome) => StoredReply },
+  ): Promise<VerificationRecord> {
     const s: Settlement = settle(outcome);
     const settled = await this.prisma.$transaction(async (tx) => {
       const current = await tx.verification.findUniqueOrThrow({ where: { id } });
       const settleable = current.status === 'pending' || (current.status === 'unknown' && s.status !== 'unknown');
-      if (!settleable) return this.store.toRecord(current);
+      if (!settleable) return { record: this.store.toRecord(current), changed: false };
       const row = await tx.verification.update({
         where: { id },
         data: {
@@ -220,48 +323,51 @@ export class VerificationService {
         },
         idCardHmac: row.idCardHmac,
       });
-      return this.store.toRecord(row);
+      const record = this.store.toRecord(row);
+      // The final reply lands with the settlement: a retry under the key replays it.
+      if (reply && current.status === 'pending') {
+        await this.idempotency.storeReplyIn(tx, reply.clientId, reply.key, reply.render(outcomeOf(record, outcome)));
+      }
+      return { record, changed: true };
     });
-    this.metrics.recordSettled(settled);
-    return settled;
+    if (settled.changed) this.metrics.recordSettled(settled.record);
+    return settled.record;
   }
 
   private async recordLocalRejection(
+    tx: Tx,
     base: VerificationBase,
     name: string,
     idCard: string,
     check: { result: '-2' | '-3'; description: string },
     options: SubmitOptions,
   ): Promise<VerificationRecord> {
-    return this.prisma.$transaction(async (tx) => {
-      const row = await this.store.insert(
-        tx,
-        { ...base, name, idCard },
-        {
-          status: 'completed',
-          result: check.result,
-          description: check.description,
-          chargeStatus: 'not_charged',
-          amount: 0,
-          localCheck: true,
-          completedAt: new Date(),
-        },
-      );
-      await this.audit.record(tx, options.audit, {
-        action: 'verification.completed',
-        target: { type: 'verification', id: row.id },
-        details: {
-          channel: base.channel,
-          mode: base.mode,
-          result: check.result,
-          charge_status: 'not_charged',
-          local_check: true,
-        },
-        idCardHmac: row.idCardHmac,
-      });
-      await this.linkIdempotency(tx, base.clientId, options.idempotencyKey, row.id);
-      return this.store.toRecord(row);
+    const row = await this.store.insert(
+      tx,
+      { ...base, name, idCard },
+      {
+        status: 'completed',
+        result: check.result,
+        description: check.description,
+        chargeStatus: 'not_charged',
+        amount: 0,
+        localCheck: true,
+        completedAt: new Date(),
+      },
+    );
+    await this.audit.record(tx, options.audit, {
+      action: 'verification.completed',
+      target: { type: 'verification', id: row.id },
+      details: {
+        channel: base.channel,
+        mode: base.mode,
+        result: check.result,
+        charge_status: 'not_charged',
+        local_check: true,
+      },
+      idCardHmac: row.idCardHmac,
     });
+    return this.finishIdempotentIn(tx, base.clientId, options, this.store.toRecord(row));
   }
 
   private async enforceQuotas(
@@ -345,17 +451,71 @@ export class VerificationService {
       details: { reused_from: earlier.id, result: earlier.result, charge_status: 'not_charged' },
       idCardHmac: row.idCardHmac,
     });
-    await this.linkIdempotency(tx, base.clientId, options.idempotencyKey, row.id);
-    return this.store.toRecord(row);
+    return this.finishIdempotentIn(tx, base.clientId, options, this.store.toRecord(row));
   }
 
-  private async linkIdempotency(
+  /** A verification final at once (local check, reuse): link the key and store its reply in the same transaction. */
+  private async finishIdempotentIn(
     tx: Tx,
     clientId: string,
-    key: string | undefined,
-    verificationId: string,
-  ): Promise<void> {
-    if (key === undefined) return;
-    await tx.idempotencyRecord.updateMany({ where: { clientId, key }, data: { verificationId } });
+    options: SubmitOptions,
+    verification: VerificationRecord,
+  ): Promise<VerificationRecord> {
+    const idem = options.idempotency;
+    if (idem) {
+      await this.idempotency.completeIn(
+        tx,
+        clientId,
+        idem.key,
+        verification.id,
+        idem.render({ kind: 'recorded', verification }),
+      );
+    }
+    return verification;
   }
+}
+
+const TIMED_OUT = Symbol('timed out');
+
+/** `work`'s value, or TIMED_OUT after `ms` (work goes on). */
+async function waitAtMost<T>(work: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([work, new Promise<typeof TIMED_OUT>((r) => (timer = setTimeout(r, ms, TIMED_OUT)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function circuitProblem(retryAfterSeconds: number): ProblemException {
+  const seconds = Math.max(1, Math.ceil(retryAfterSeconds));
+  return new ProblemException(
+    'service-unavailable',
+    'The upstream is failing; idgate is not calling it for now. Nothing was recorded or charged.',
+    { retry_after_seconds: seconds },
+    { 'Retry-After': String(seconds) },
+  );
+}
+
+/** How a settled verification answers its submission, given the upstream outcome that settled it. */
+export function outcomeOf(verification: VerificationRecord, outcome: UpstreamOutcome): SubmitOutcome {
+  if (verification.status === 'pending') return { kind: 'accepted', verification };
+  if (outcome.kind === 'unsent') {
+    return {
+      kind: 'unavailable',
+      verification,
+      retryAfterSeconds: Math.max(1, Math.ceil(outcome.retryAfterSeconds ?? 5)),
+    };
+  }
+  if (outcome.kind === 'rejected') {
+    if (outcome.httpStatus === 429) {
+      return {
+        kind: 'unavailable',
+        verification,
+        retryAfterSeconds: Math.max(1, Math.ceil(outcome.retryAfterSeconds ?? 5)),
+      };
+    }
+    return { kind: 'upstream_rejected', verification, errorCode: outcome.errorCode ?? `http_${outcome.httpStatus}` };
+  }
+  return { kind: 'recorded', verification };
 }
