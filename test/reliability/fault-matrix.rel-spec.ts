@@ -1,5 +1,5 @@
 import { FAULT_NAMES, FaultRates } from '../../src/upstream/sandbox/faults';
-import { pendingDeadlineMs } from '../../src/verification/verification-rules';
+import { sweepDeadlineMs } from '../../src/verification/verification-rules';
 import { startWithSandbox, VerificationHarness } from '../support/verification-app';
 import { auditOf, bodyOfKind, listen, sweeperOf } from './support/apps';
 import { bearer, inParallel, listAllVerifications, Reply, send } from './support/http';
@@ -165,7 +165,7 @@ describe('reliability: fault matrix under concurrent load', () => {
   });
 
   it('leaves nothing pending after the sweeper, and every upstream call belongs to a verification', async () => {
-    const deadline = pendingDeadlineMs(h.t.config.upstream);
+    const deadline = sweepDeadlineMs(h.t.config.upstream);
     await sweeperOf(h.t).sweep(new Date(Date.now() + deadline + 1000));
     expect(await h.t.prisma.verification.count({ where: { status: 'pending' } })).toBe(0);
     const listed = await listAllVerifications(url, client);

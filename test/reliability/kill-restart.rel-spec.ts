@@ -156,7 +156,7 @@ describe('reliability: kill -9 with calls in flight, then restart', () => {
     expect([...byRef.keys()].filter((r) => !known.has(r))).toEqual([]);
   });
 
-  it("a client's retry under its Idempotency-Key gets the recorded outcome, without a second upstream call", async () => {
+  it("a client's retry under its Idempotency-Key gets the verification as it stands (202, unknown), without a second upstream call", async () => {
     const before = sandbox.stats().calls;
     const all = await listAllVerifications(second.url, client);
     for (const entry of inFlight.filter((f) => f.key)) {
@@ -167,7 +167,7 @@ describe('reliability: kill -9 with calls in flight, then restart', () => {
       const recorded = all.find((v) => v.reference === entry.reference)!;
       expect({ key: entry.key, status: res.status, body: res.json }).toMatchObject({
         key: entry.key,
-        status: 200,
+        status: 202,
         body: { id: recorded.id, status: 'unknown', charged: null },
       });
     }

@@ -1,5 +1,5 @@
 import { startSandbox, SandboxHandle } from '../../src/upstream/sandbox/sandbox-server';
-import { pendingDeadlineMs } from '../../src/verification/verification-rules';
+import { sweepDeadlineMs } from '../../src/verification/verification-rules';
 import { createTestDatabase, TestDatabase } from '../support/databases';
 import { startTestApp, TestApp } from '../support/test-app';
 import { KNOWN } from '../support/verification-app';
@@ -152,7 +152,7 @@ describe('reliability: two instances on one PostgreSQL', () => {
     expect(stale).toHaveLength(STALE_ROWS);
 
     // The rows are fresh by the clock, so the sweepers' own timers leave them alone; these passes see them stale.
-    const later = new Date(Date.now() + pendingDeadlineMs(a.config.upstream) + 1000);
+    const later = new Date(Date.now() + sweepDeadlineMs(a.config.upstream) + 1000);
     const swept = await Promise.all([
       sweeperOf(a).sweep(later),
       sweeperOf(b).sweep(later),

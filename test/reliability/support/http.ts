@@ -15,6 +15,8 @@ export interface RequestOptions {
   body?: unknown;
   /** Gives up (rejects) after this long; default 60 s, so that a hang fails the test instead of stalling it. */
   timeoutMs?: number;
+  /** Another agent than the shared one (at most 64 sockets), e.g. for more concurrent requests. */
+  agent?: http.Agent;
 }
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
@@ -38,7 +40,15 @@ export function send(baseUrl: string, method: string, path: string, options: Req
   }
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: base.hostname, port: base.port, method, path, headers, agent, timeout: options.timeoutMs ?? 60_000 },
+      {
+        host: base.hostname,
+        port: base.port,
+        method,
+        path,
+        headers,
+        agent: options.agent ?? agent,
+        timeout: options.timeoutMs ?? 60_000,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
