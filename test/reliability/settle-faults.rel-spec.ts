@@ -130,6 +130,40 @@ describe('reliability: the settle write fails after the upstream answered', () =
       expect(await auditActions(t.db.url, id)).toEqual(['verification.created', 'verification.completed']);
     });
 
+    it('the drop-in answers 202 in its own shape with the verification in headers, then replays the result', async () => {
+      const person = KNOWN[103];
+      const body = { name: person.name, id_card: person.id_card };
+      const callsBefore = sandbox.stats().calls;
+      const first = send(url, 'POST', '/identity/idcard/ocr', {
+        headers: { ...bearer(client), 'idempotency-key': 'drop-in-starved', 'x-sandbox-fault': `latency=${CALL_MS}` },
+        body,
+      });
+      await callInFlight(callsBefore);
+      const starved = starvePool(CALL_MS + 3000);
+      const answer = await first;
+      expect(answer.status).toBe(202);
+      const id = answer.headers['x-idgate-verification-id'];
+      expect(id).toMatch(/^[0-9a-f-]{36}$/);
+      expect(answer.headers['x-idgate-verification-status']).toBe('pending');
+      expect(answer.json).toEqual({
+        success: false,
+        error: { code: 'api_error', message: expect.stringMatching(/still being recorded/) },
+        trace_id: id,
+      });
+      await starved;
+      let final: Reply | undefined;
+      for (let i = 0; i < 120 && final?.status !== 200; i++) {
+        if (i > 0) await new Promise((r) => setTimeout(r, 250));
+        final = await send(url, 'POST', '/identity/idcard/ocr', {
+          headers: { ...bearer(client), 'idempotency-key': 'drop-in-starved' },
+          body,
+        });
+      }
+      expect(final!.status).toBe(200);
+      expect(final!.json).toMatchObject({ result: '0', name: person.name, id_card: person.id_card });
+      expect(sandbox.stats().calls - callsBefore).toBe(1);
+    });
+
     it('on shutdown, waits for an answer still being written before closing the pool', async () => {
       const person = KNOWN[101];
       const callsBefore = sandbox.stats().calls;
