@@ -126,6 +126,7 @@ for await (const text of lines) {
     fail('line is not JSON');
     break;
   }
+  if (rec === null || typeof rec !== 'object' || Array.isArray(rec)) { fail('line is not a JSON object'); break; }
   if (ended) { fail('content after the end line'); break; }
   if (!header) {
     if (rec.type !== 'header' || rec.format !== 'idgate.audit-export' || rec.version !== 1) {
@@ -135,7 +136,13 @@ for await (const text of lines) {
     header = true;
     complete = rec.complete === true;
     if (!publicKey) {
-      publicKey = createPublicKey(String(rec.public_key?.pem));
+      try {
+        publicKey = createPublicKey(String(rec.public_key?.pem));
+        if (publicKey.asymmetricKeyType !== 'ed25519') throw new Error('not Ed25519');
+      } catch {
+        fail('header carries no usable public key; pass one');
+        break;
+      }
       keyId = keyIdOf(publicKey);
       r.key_id = keyId;
       if (options.keyId && options.keyId !== keyId) { fail(`the export's key is ${keyId}, not ${options.keyId}`); break; }
@@ -154,7 +161,14 @@ for await (const text of lines) {
       r.contiguous = false;
     }
     if (rec.seq === 1 && rec.prev_hash !== GENESIS) { fail('seq 1 does not start from the genesis hash', 1); break; }
-    if (eventHash(rec) !== rec.hash) { fail('hash does not match the event', rec.seq); break; }
+    let recomputed;
+    try {
+      recomputed = eventHash(rec);
+    } catch {
+      fail('event is malformed', rec.seq);
+      break;
+    }
+    if (recomputed !== rec.hash) { fail('hash does not match the event', rec.seq); break; }
     r.checked++;
     r.unanchored_events++;
     lastSeq = rec.seq;

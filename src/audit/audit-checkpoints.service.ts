@@ -10,7 +10,7 @@ import { AuditContext } from './audit-vocabulary';
 import { signCheckpoint, signingKeyFromSeed, SigningKey, verifyCheckpoint, CheckpointStatement } from './checkpoint';
 import type { CheckpointView } from './export-format';
 
-const CHECKPOINT_LOCK = 7_265_002;
+export const CHECKPOINT_LOCK = 7_265_002;
 
 export interface PublicKeyInfo {
   key_id: string;

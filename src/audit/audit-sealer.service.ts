@@ -24,7 +24,7 @@ import { chainedFields, EVENT_COLUMNS, EventSqlRow } from './audit-rows';
  * writing transaction in the cluster holds the watermark back (docs/audit.md).
  */
 
-const SEALER_LOCK = 7_265_001;
+export const SEALER_LOCK = 7_265_001;
 export const SEAL_BATCH_SIZE = 1000;
 
 interface ChainHeadRow {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import fc from 'fast-check';
 import { eventHash, GENESIS_HASH } from './canonical';
 import { signCheckpoint, signingKeyFromSeed, SigningKey } from './checkpoint';
 import { AuditEventView, EXPORT_FORMAT, ExportVerifier, fieldsFromView } from './export-format';
@@ -62,6 +63,24 @@ function verify(lines: string[], pinned?: SigningKey) {
 type Line = Record<string, unknown>;
 const edit = (lines: string[], index: number, change: (l: Line) => Line) =>
   lines.map((l, i) => (i === index ? JSON.stringify(change(JSON.parse(l) as Line)) : l));
+
+/** A careful attacker: sets the outcome of the event at `victim`, then recomputes every hash from there on. */
+function rewriteFrom(lines: string[], victim: number, outcome: string): string[] {
+  let prev: string | null = null;
+  return lines.map((text) => {
+    const rec = JSON.parse(text) as AuditEventView & { type: string };
+    if (rec.type !== 'event') return text;
+    if ((rec.seq as number) < victim) {
+      prev = rec.hash;
+      return text;
+    }
+    if (rec.seq === victim) rec.outcome = outcome;
+    rec.prev_hash = prev ?? GENESIS_HASH;
+    rec.hash = eventHash(rec.prev_hash, fieldsFromView(rec));
+    prev = rec.hash;
+    return JSON.stringify(rec);
+  });
+}
 
 describe('ExportVerifier', () => {
   const key = signingKeyFromSeed(randomBytes(32));
@@ -157,5 +176,53 @@ describe('ExportVerifier', () => {
       JSON.stringify({ type: 'end', events: 4, checkpoints: 0 }),
     ];
     expect(verify(filtered, key)).toMatchObject({ ok: true, contiguous: false, checked: 4 });
+  });
+
+  it('rejects every rewrite that changes an event, at the first checkpoint at or after it; a no-op edit is no forgery', () => {
+    // The e2e forgery once set outcome 'denied' on an event that already had it: the "rewritten"
+    // export was the signed one byte for byte, and verifying it was right. Any real change is caught.
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 2, max: 25 }).chain((n) =>
+          fc.record({
+            n: fc.constant(n),
+            checkpoints: fc.uniqueArray(fc.integer({ min: 1, max: n }), { minLength: 1, maxLength: 4 }),
+            victimPick: fc.nat(),
+            outcome: fc.constantFrom('success', 'failure', 'denied'),
+          }),
+        ),
+        ({ n, checkpoints, victimPick, outcome }) => {
+          const lastSigned = Math.max(...checkpoints);
+          const victim = 1 + (victimPick % lastSigned);
+          const lines = buildExport(key, n, checkpoints);
+          const rewritten = rewriteFrom(lines, victim, outcome);
+          const result = verify(rewritten, key);
+          if (outcome === 'success') {
+            // buildExport's events are all 'success': nothing changed.
+            expect(rewritten).toEqual(lines);
+            expect(result.ok).toBe(true);
+          } else {
+            expect(result).toMatchObject({
+              ok: false,
+              first_bad_seq: Math.min(...checkpoints.filter((c) => c >= victim)),
+              reason: expect.stringMatching(/differs from the signed checkpoint/),
+            });
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('reports a line that is JSON but not an object instead of throwing', () => {
+    const lines = buildExport(key, 3, [2]);
+    for (const bad of ['null', '[]', '7', '"event"']) {
+      expect(verify([lines[0], bad, ...lines.slice(1)], key)).toMatchObject({
+        ok: false,
+        line: 2,
+        reason: 'line is not a JSON object',
+      });
+      expect(verify([bad, ...lines], key)).toMatchObject({ ok: false, line: 1 });
+    }
   });
 });

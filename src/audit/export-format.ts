@@ -129,6 +129,9 @@ export class ExportVerifier {
     } catch {
       return this.fail('line is not JSON');
     }
+    if (record === null || typeof record !== 'object' || Array.isArray(record)) {
+      return this.fail('line is not a JSON object');
+    }
     if (this.ended) return this.fail('content after the end line');
     if (!this.headerSeen) {
       if (record.type !== 'header' || record.format !== EXPORT_FORMAT || record.version !== EXPORT_VERSION) {

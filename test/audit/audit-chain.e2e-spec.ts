@@ -7,6 +7,12 @@ import { runCli } from '../support/processes';
 import { startTestApp, TestApp } from '../support/test-app';
 import { asAttacker, auditOf, chainRow, recordEvents, rewriteChainFrom } from './support';
 
+/** Budgets for a busy 2-core machine: the CLI test (three CLI processes) took up to 38 s with both cores taken. */
+const HOOK_BUDGET_MS = 60_000;
+const CLI_TEST_BUDGET_MS = 120_000;
+/** A period that never comes during a test: background sealing and signing off, every seal and signature explicit. */
+const NEVER_MS = 86_400_000;
+
 describe('audit hash chain', () => {
   describe('under concurrent writers and two app instances on one database', () => {
     let db: TestDatabase;
@@ -18,12 +24,12 @@ describe('audit hash chain', () => {
       // Pools big enough for their 10 writers each plus the sealer, so no writer waits for a connection.
       a = await startTestApp({ databasePoolSize: 16, audit: { sealIntervalMs: 10 } }, db);
       b = await startTestApp({ databasePoolSize: 16, audit: { sealIntervalMs: 10 } }, db);
-    });
+    }, HOOK_BUDGET_MS);
     afterAll(async () => {
-      await a.close();
-      await b.close();
-      await db.drop();
-    });
+      await a?.close();
+      await b?.close();
+      await db?.drop();
+    }, HOOK_BUDGET_MS);
 
     it('seals every event exactly once, gap-free, in commit-safe order, and the chain verifies', async () => {
       const writers = Array.from({ length: 20 }, (_, w) => recordEvents(w % 2 ? a : b, 50, `w${w}`));
@@ -59,9 +65,16 @@ describe('audit hash chain', () => {
     const seed = randomBytes(32);
     let t: TestApp;
 
-    /** A fresh installation with 30 sealed events (seq 1–30) in 6 transactions, and a checkpoint at 30. */
+    /**
+     * A fresh installation with 30 sealed events (seq 1–30) in 6 transactions, and a checkpoint at 30.
+     * No background sealer or signer: each test looks at the chain as the attacker left it. (A
+     * running sealer re-chains events whose entries were cut off within one interval, identically, so
+     * "cut short" would pass or fail by timing; the attacker's transaction holds their locks anyway.)
+     */
     beforeEach(async () => {
-      t = await startTestApp({ audit: { signingKeySeed: seed } });
+      t = await startTestApp({
+        audit: { signingKeySeed: seed, sealIntervalMs: NEVER_MS, checkpointIntervalMs: NEVER_MS },
+      });
       for (let i = 0; i < 6; i++) await recordEvents(t, 5, `t${i}`);
       await auditOf(t).sealNow();
       const signed = await t.app.get(AuditCheckpoints).signHead(null);
@@ -73,8 +86,8 @@ describe('audit hash chain', () => {
         to_seq: 30,
         checkpoints_verified: 1,
       });
-    });
-    afterEach(() => t.close());
+    }, HOOK_BUDGET_MS);
+    afterEach(() => t?.close(), HOOK_BUDGET_MS);
 
     const verify = () => auditOf(t).verifyChain();
 
@@ -151,7 +164,7 @@ describe('audit hash chain', () => {
     });
 
     it('a chain rewritten from some seq on, every hash recomputed, is caught by the signed checkpoint', async () => {
-      await rewriteChainFrom(t, 20);
+      expect((await rewriteChainFrom(t, 20)).caughtBy?.seq).toBe(30);
       // Linkage and hashes are all consistent again; only the signature over seq 30 gives it away.
       expect(await verify()).toMatchObject({
         ok: false,
@@ -170,26 +183,32 @@ describe('audit hash chain', () => {
       });
     });
 
-    it('`idgate audit verify` exits 0 on an intact chain and 1 on a broken one, naming the seq', async () => {
-      const env = {
-        DATABASE_URL: t.db.url,
-        PII_KEYS: `k1:${randomBytes(32).toString('base64')}`,
-        PII_HMAC_KEY: randomBytes(32).toString('base64'),
-        AUDIT_SIGNING_KEY: seed.toString('base64'),
-        LOG_LEVEL: 'silent',
-      };
-      const good = await runCli(['audit', 'verify', '--json'], env);
-      expect(good.code).toBe(0);
-      const report = JSON.parse(good.stdout.trim().split('\n').pop() as string);
-      expect(report).toMatchObject({ ok: true, checked: 30, checkpoints_verified: 1 });
+    it(
+      '`idgate audit verify` exits 0 on an intact chain and 1 on a broken one, naming the seq',
+      async () => {
+        const env = {
+          DATABASE_URL: t.db.url,
+          PII_KEYS: `k1:${randomBytes(32).toString('base64')}`,
+          PII_HMAC_KEY: randomBytes(32).toString('base64'),
+          AUDIT_SIGNING_KEY: seed.toString('base64'),
+          // The CLI process runs a sealer and a signer too: no periodic signing while it checks.
+          AUDIT_CHECKPOINT_INTERVAL_MS: String(NEVER_MS),
+          LOG_LEVEL: 'silent',
+        };
+        const good = await runCli(['audit', 'verify', '--json'], env);
+        expect(good.code).toBe(0);
+        const report = JSON.parse(good.stdout.trim().split('\n').pop() as string);
+        expect(report).toMatchObject({ ok: true, checked: 30, checkpoints_verified: 1 });
 
-      await rewriteChainFrom(t, 20);
-      const bad = await runCli(['audit', 'verify'], env);
-      expect(bad.code).toBe(1);
-      expect(bad.stdout).toContain('Audit chain BROKEN at seq 30');
-      expect(bad.stderr).toMatch(/verification failed at seq 30/);
-      const ranged = await runCli(['audit', 'verify', '--from-seq', '1', '--to-seq', '29', '--json'], env);
-      expect(ranged.code).toBe(0);
-    });
+        await rewriteChainFrom(t, 20);
+        const bad = await runCli(['audit', 'verify'], env);
+        expect(bad.code).toBe(1);
+        expect(bad.stdout).toContain('Audit chain BROKEN at seq 30');
+        expect(bad.stderr).toMatch(/verification failed at seq 30/);
+        const ranged = await runCli(['audit', 'verify', '--from-seq', '1', '--to-seq', '29', '--json'], env);
+        expect(ranged.code).toBe(0);
+      },
+      CLI_TEST_BUDGET_MS,
+    );
   });
 });

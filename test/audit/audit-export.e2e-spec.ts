@@ -9,11 +9,16 @@ import { spawn } from 'node:child_process';
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { AuditCheckpoints } from '../../src/audit/audit-checkpoints.service';
+import { ExportVerifier } from '../../src/audit/export-format';
+import { publicKeyFromPem, publicKeyId } from '../../src/audit/checkpoint';
 import { ROOT, runCli } from '../support/processes';
 import { startTestApp, TestApp } from '../support/test-app';
-import { auditOf, recordEvents, rewriteChainFrom, seedEvents } from './support';
+import { asAttacker, auditOf, recordEvents, rewriteChainFrom, sealAll, seedEvents } from './support';
 
 const EVENTS = 100_000;
+/** Budgets for a busy 2-core machine (measured with both cores taken: fixture up to about 35 s, the 100k test, 300 s below, up to 50 s). */
+const FIXTURE_BUDGET_MS = 240_000;
+const FORGERY_BUDGET_MS = 180_000;
 
 /** V8's gc(), reachable without --expose-gc: the flag can be set at run time, then read from a fresh context. */
 function forcedGc(): () => void {
@@ -42,7 +47,7 @@ describe('audit export', () => {
   let pemFile: string;
 
   beforeAll(async () => {
-    // Checkpoints only when the test signs them (no periodic signing during the run).
+    // Checkpoints only when the test signs them: the periodic signer (24 h) never runs during the suite.
     t = await startTestApp({
       databasePoolSize: 10,
       audit: { signingKeySeed: randomBytes(32), checkpointIntervalMs: 86_400_000 },
@@ -54,17 +59,27 @@ describe('audit export', () => {
     pemFile = path.join(dir, 'idgate-audit.pem');
     writeFileSync(pemFile, auditOf(t).publicKey().pem);
 
+    // 100,000 events in one set-based INSERT, chained by the real sealer, the head signed.
+    const started = Date.now();
     await seedEvents(t.db.url, EVENTS);
-    await auditOf(t).sealNow();
-    await t.app.get(AuditCheckpoints).signHead(null);
+    const seeded = Date.now();
+    await sealAll(t);
+    process.stdout.write(
+      `audit export fixture: ${EVENTS} events seeded in ${seeded - started} ms, chained in ${Date.now() - seeded} ms\n`,
+    );
+    const signed = await t.app.get(AuditCheckpoints).signHead(null);
+    const [{ events, links }] = await t.prisma.$queryRaw<{ events: bigint; links: bigint }[]>`
+      SELECT (SELECT count(*) FROM audit_events) AS events, (SELECT count(*) FROM audit_chain) AS links`;
+    expect(links).toBe(events);
+    expect(signed?.checkpoint.seq).toBe(Number(links));
     // A few events after the checkpoint: sealed but not yet signed.
     await recordEvents(t, 3, 'after-checkpoint');
     await auditOf(t).sealNow();
-  });
+  }, FIXTURE_BUDGET_MS);
   afterAll(async () => {
-    await t.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+    await t?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }, 60_000);
 
   /**
    * Streams an export to a file over real HTTP, sampling this process's memory (server and client
@@ -171,19 +186,73 @@ describe('audit export', () => {
       WHERE c.seq <= 2000 AND e.action = 'auth.failed'`;
     expect(n).toBeGreaterThan(0n);
     expect(lastJson(verified.stdout)).toMatchObject({ ok: true, contiguous: false, checked: Number(n) });
-  });
+  }, 60_000);
 
-  it('an export of a chain rewritten with recomputed hashes fails at the signed checkpoint', async () => {
-    const head = Number((await t.prisma.auditCheckpoint.findFirstOrThrow({ orderBy: { seq: 'desc' } })).seq);
-    await rewriteChainFrom(t, head - 10);
-    const file = path.join(dir, 'rewritten.ndjson');
-    await download(`format=ndjson&from_seq=${head - 100}`, file);
-    const result = await runVerifier([file, '--public-key', pemFile, '--json']);
-    expect(result.code).toBe(1);
-    expect(lastJson(result.stdout)).toMatchObject({
-      ok: false,
-      first_bad_seq: head,
-      reason: expect.stringMatching(/signed checkpoint/),
-    });
-  });
+  /** The in-process verifier (the CLI's), on a file read whole: cheap, so every forgery gets it too. */
+  function verifyInProcess(file: string) {
+    const publicKey = publicKeyFromPem(readFileSync(pemFile, 'utf8'));
+    const verifier = new ExportVerifier({ publicKey, keyId: publicKeyId(publicKey) });
+    for (const line of readFileSync(file, 'utf8').split('\n')) verifier.acceptLine(line);
+    return verifier.finish();
+  }
+
+  it(
+    'an export of a chain rewritten with recomputed hashes fails at the signed checkpoint',
+    async () => {
+      const head = Number((await t.prisma.auditCheckpoint.findFirstOrThrow({ orderBy: { seq: 'desc' } })).seq);
+      const from = head - 100;
+      // Victims under the checkpoint: one of each outcome (a forgery used to set outcome 'denied',
+      // a no-op on the fifth of seeded events that already had it, so 1 run in 5 "passed" a forgery
+      // that changed nothing), the event the checkpoint signs, and the old fixed choice head - 10.
+      const outcomes = await asAttacker(t.db.adminUrl, async (c) => {
+        const rows = (
+          await c.query(
+            `SELECT DISTINCT ON (e.outcome) c.seq::int AS seq FROM audit_chain c JOIN audit_events e ON e.id = c.event_id
+             WHERE c.seq BETWEEN $1 AND $2 ORDER BY e.outcome, c.seq`,
+            [from, head - 1],
+          )
+        ).rows as { seq: number }[];
+        return rows.map((r) => r.seq);
+      });
+      expect(outcomes.length).toBe(3); // success, failure, denied
+      const victims = [...new Set([...outcomes, head, head - 10, from, head - 1, head - 57])];
+
+      for (const [i, victim] of victims.entries()) {
+        // Forged atomically with respect to the sealer and the signer, after the last checkpoint is
+        // known; the helper refuses a forgery that leaves the signed hash unchanged.
+        const forgery = await rewriteChainFrom(t, victim);
+        expect(forgery.caughtBy?.seq).toBe(head);
+        const file = path.join(dir, `rewritten-${victim}.ndjson`);
+        await download(`format=ndjson&from_seq=${from}`, file);
+
+        const expected = { ok: false, first_bad_seq: head, reason: expect.stringMatching(/signed checkpoint/) };
+        const standalone = await runVerifier([file, '--public-key', pemFile, '--json']);
+        expect({ victim, code: standalone.code }).toEqual({ victim, code: 1 });
+        expect(lastJson(standalone.stdout)).toMatchObject(expected);
+        expect(verifyInProcess(file)).toMatchObject(expected);
+        if (i === 0) {
+          const cli = await runCli(['audit', 'verify', '--file', file, '--public-key', pemFile], {});
+          expect({ code: cli.code, stdout: cli.stdout }).toMatchObject({
+            code: 1,
+            stdout: expect.stringContaining(`Export BROKEN at seq ${head}`),
+          });
+        }
+        await forgery.restore();
+      }
+
+      // Control: the same range, with every forgery undone, verifies; so each rejection above was the forgery's.
+      const intact = path.join(dir, 'restored.ndjson');
+      await download(`format=ndjson&from_seq=${from}`, intact);
+      const standalone = await runVerifier([intact, '--public-key', pemFile, '--json']);
+      expect(standalone.code).toBe(0);
+      expect(lastJson(standalone.stdout)).toMatchObject({
+        ok: true,
+        checkpoints_verified: 1,
+        anchored_through_seq: head,
+      });
+      expect(verifyInProcess(intact)).toMatchObject({ ok: true, checkpoints_verified: 1 });
+      expect(await auditOf(t).verifyChain({ fromSeq: from })).toMatchObject({ ok: true, checkpoints_verified: 1 });
+    },
+    FORGERY_BUDGET_MS,
+  );
 });
