@@ -36,6 +36,23 @@ export interface NewApiKey {
 
 const BOOTSTRAP_FLAG = 'bootstrap_admin_key_issued';
 const LAST_USED_GRANULARITY_MS = 60_000;
+/**
+ * How long a key lookup is reused. A revocation therefore reaches every instance within
+ * this time (at once on the instance that revoked it).
+ */
+export const KEY_CACHE_MS = 1000;
+const KEY_CACHE_ENTRIES = 10_000;
+
+interface KeyLookup {
+  principal: Principal;
+  revoked: boolean;
+  lastUsedAt: Date | null;
+}
+
+interface CachedLookup {
+  at: number;
+  lookup: Promise<KeyLookup | null>;
+}
 
 type KeyRow = Prisma.ApiKeyGetPayload<{ include: { client: true } }>;
 
@@ -56,6 +73,7 @@ function toInfo(row: KeyRow): ApiKeyInfo {
 @Injectable()
 export class ApiKeysService {
   private readonly logger = new Logger(ApiKeysService.name);
+  private readonly lookups = new Map<string, CachedLookup>();
   private readonly environment: KeyEnvironment;
 
   constructor(
@@ -119,7 +137,8 @@ export class ApiKeysService {
 
   /** Revokes a key and audits it (`api_key.revoked`); revoking an already revoked key changes nothing and says so. */
   async revokeKey(id: string, context: AuditContext): Promise<ApiKeyInfo> {
-    return this.prisma.$transaction(async (tx) => {
+    let keyHash: string | null = null;
+    const revoked = await this.prisma.$transaction(async (tx) => {
       const existing = await tx.apiKey.findUnique({ where: { id } });
       if (!existing) throw new ProblemException('not-found', 'No API key with that id.');
       const row = await tx.apiKey.update({
@@ -127,6 +146,7 @@ export class ApiKeysService {
         data: { revokedAt: existing.revokedAt ?? new Date() },
         include: { client: true },
       });
+      keyHash = row.keyHash;
       await this.audit.record(tx, context, {
         action: 'api_key.revoked',
         target: { type: 'api_key', id: row.id },
@@ -134,25 +154,57 @@ export class ApiKeysService {
       });
       return toInfo(row);
     });
+    // This instance stops accepting it at once; the others within KEY_CACHE_MS.
+    if (keyHash) this.lookups.delete(keyHash);
+    return revoked;
   }
 
   /** The principal behind a presented key, or null when the key is unknown or revoked. */
   async authenticate(presented: string): Promise<{ principal: Principal | null; revoked: boolean }> {
     if (!looksLikeApiKey(presented)) return { principal: null, revoked: false };
-    const row = await this.prisma.apiKey.findUnique({ where: { keyHash: hashApiKey(presented) } });
-    if (!row) return { principal: null, revoked: false };
-    if (row.revokedAt) return { principal: null, revoked: true };
+    const keyHash = hashApiKey(presented);
     const now = Date.now();
-    if (!row.lastUsedAt || now - row.lastUsedAt.getTime() > LAST_USED_GRANULARITY_MS) {
+    let cached = this.lookups.get(keyHash);
+    if (!cached || now - cached.at >= KEY_CACHE_MS) {
+      // One lookup per key and interval, shared by concurrent requests: under load (and
+      // under a retry storm of refused requests) authentication costs the pool next to nothing.
+      cached = { at: now, lookup: this.lookUp(keyHash) };
+      this.remember(keyHash, cached);
+    }
+    const found = await cached.lookup.catch((err: unknown) => {
+      this.lookups.delete(keyHash);
+      throw err;
+    });
+    if (!found) return { principal: null, revoked: false };
+    if (found.revoked) return { principal: null, revoked: true };
+    if (!found.lastUsedAt || now - found.lastUsedAt.getTime() > LAST_USED_GRANULARITY_MS) {
+      found.lastUsedAt = new Date(now);
       // Coarse and off the request path: a failed bookkeeping write must not fail the request.
       this.prisma.apiKey
-        .update({ where: { id: row.id }, data: { lastUsedAt: new Date(now) } })
+        .update({ where: { id: found.principal.keyId }, data: { lastUsedAt: new Date(now) } })
         .catch(() => this.logger.warn('could not record last use of an API key'));
     }
+    return { principal: found.principal, revoked: false };
+  }
+
+  private async lookUp(keyHash: string): Promise<KeyLookup | null> {
+    const row = await this.prisma.apiKey.findUnique({ where: { keyHash } });
+    if (!row) return null;
     return {
       principal: { keyId: row.id, keyPrefix: row.prefix, role: row.role, clientId: row.clientId },
-      revoked: false,
+      revoked: row.revokedAt !== null,
+      lastUsedAt: row.lastUsedAt,
     };
+  }
+
+  private remember(keyHash: string, entry: CachedLookup): void {
+    this.lookups.delete(keyHash);
+    this.lookups.set(keyHash, entry);
+    // Bounded: the oldest entries go first (random keys sent by an attacker cannot grow it).
+    for (const oldest of this.lookups.keys()) {
+      if (this.lookups.size <= KEY_CACHE_ENTRIES) break;
+      this.lookups.delete(oldest);
+    }
   }
 
   /**
