@@ -17,8 +17,8 @@ import os from 'node:os';
 import path from 'node:path';
 import identities from '../src/upstream/sandbox/fixtures/identities.json';
 
-const KEYED = 150;
-const UNKEYED = 100;
+const KEYED = Number(process.env.OVERLOAD_KEYED ?? 150);
+const UNKEYED = Number(process.env.OVERLOAD_UNKEYED ?? 100);
 const MAX_TRIES = 30;
 
 interface Reply {
@@ -37,7 +37,7 @@ function call(
   body?: unknown,
 ): Promise<Reply> {
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-  return new Promise((resolve, reject) => {
+  return new Promise((resolve) => {
     const req = http.request(
       new URL(pathName, base),
       {
@@ -64,7 +64,8 @@ function call(
         });
       },
     );
-    req.on('error', reject);
+    // A dropped connection is an answer too (status 0): counted, and retried like a 5xx.
+    req.on('error', () => resolve({ status: 0, json: null }));
     if (payload) req.write(payload);
     req.end();
   });
@@ -78,7 +79,7 @@ async function startIdgate(checkout: string, dataDir: string) {
       DATABASE_URL: '',
       UPSTREAM_TOKEN: '',
       PORT: '0',
-      LOG_LEVEL: 'error',
+      LOG_LEVEL: process.env.OVERLOAD_LOG_LEVEL ?? 'info',
       IDGATE_DATA_DIR: dataDir,
       DATABASE_POOL_SIZE: '3',
       SANDBOX_FAULTS: 'latency=100',
