@@ -60,6 +60,24 @@ export abstract class AppConfig {
   abstract readonly bodyLimitBytes: number;
   /** Requests per minute per API key; shared through Redis when `redisUrl` is set, else per process. */
   abstract readonly rateLimit: { readonly perMinute: number; readonly redisUrl?: string };
+  /** Where and how HTTP is served. */
+  abstract readonly http: {
+    /** Listen address. */
+    readonly host: string;
+    /** Proxies whose X-Forwarded-For is believed (addresses or CIDR ranges, or 'loopback'); empty: none. */
+    readonly trustProxy: readonly string[];
+    /** Bearer token GET /metrics requires; unset: open. */
+    readonly metricsToken?: string;
+  };
+  /** Abuse limits. */
+  abstract readonly abuse: {
+    /** Exact-match searches by ID number or name per API key and hour. */
+    readonly piiSearchesPerHour: number;
+    /** 401/403 answers per minute per client address and per key before 429. */
+    readonly authFailuresPerMinute: number;
+  };
+  /** Ports an image_url may name. */
+  abstract readonly imageUrlPorts: readonly number[];
   abstract readonly audit: {
     /** 32-byte Ed25519 seed of the checkpoint signing key. */
     readonly signingKeySeed: Buffer;
@@ -88,6 +106,14 @@ export function parsePiiKeys(text: string): PiiKey[] {
   });
 }
 
+function parsePorts(text: string): number[] {
+  const ports = text.split(',').map(Number);
+  if (ports.some((p) => !Number.isInteger(p) || p < 1 || p > 65535)) {
+    throw new ConfigError('IMAGE_URL_PORTS', 'must hold port numbers between 1 and 65535');
+  }
+  return ports;
+}
+
 function missing(variable: string): never {
   throw new ConfigError(variable, 'is required when DATABASE_URL is set');
 }
@@ -96,7 +122,7 @@ function missing(variable: string): never {
  * Admission defaults: as many submissions doing pre-call database work as the pool has
  * connections, and a queue of ADMISSION_QUEUE_PER_CONNECTION per connection (see README).
  */
-export const ADMISSION_QUEUE_PER_CONNECTION = 16;
+export const ADMISSION_QUEUE_PER_CONNECTION = 64;
 
 export function admissionDefaults(env: EnvironmentVariables): AppConfig['admission'] {
   const concurrency = env.ADMISSION_CONCURRENCY ?? env.DATABASE_POOL_SIZE;
@@ -141,6 +167,13 @@ export function buildAppConfig(env: EnvironmentVariables, databaseUrl: string, e
     logLevel: env.LOG_LEVEL,
     bodyLimitBytes: env.BODY_LIMIT_BYTES,
     rateLimit: { perMinute: env.RATE_LIMIT_PER_MINUTE, redisUrl: env.REDIS_URL },
+    http: {
+      host: env.HOST ?? (embedded ? '127.0.0.1' : '0.0.0.0'),
+      trustProxy: env.TRUST_PROXY ? env.TRUST_PROXY.split(',').map((p) => p.trim()) : [],
+      metricsToken: env.METRICS_TOKEN,
+    },
+    abuse: { piiSearchesPerHour: env.PII_SEARCH_PER_HOUR, authFailuresPerMinute: env.AUTH_FAILURES_PER_MINUTE },
+    imageUrlPorts: parsePorts(env.IMAGE_URL_PORTS),
     audit: {
       signingKeySeed: env.AUDIT_SIGNING_KEY
         ? decodeKey('AUDIT_SIGNING_KEY', env.AUDIT_SIGNING_KEY, 32, 32)

@@ -199,6 +199,48 @@ export class EnvironmentVariables {
   @Max(16 * 1024 * 1024, { message: 'must be between 1024 and 16777216' })
   BODY_LIMIT_BYTES: number = 5 * 1024 * 1024;
 
+  /** Address to listen on. Default: 127.0.0.1 in embedded mode (a developer machine), 0.0.0.0 with DATABASE_URL. */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Matches(/^(\d{1,3}(\.\d{1,3}){3}|[0-9a-fA-F:]+|localhost)$/, { message: 'must be an IP address or localhost' })
+  HOST?: string;
+
+  /** Exact-match searches by ID number or name one API key may make per hour (then 429 and a security alert). */
+  @Transform(toInt)
+  @IsInt({ message: 'must be a whole number of searches' })
+  @Min(1, { message: 'must be between 1 and 1000000' })
+  @Max(1_000_000, { message: 'must be between 1 and 1000000' })
+  PII_SEARCH_PER_HOUR: number = 100;
+
+  /** Failed (401) or refused (403) requests allowed per minute from one client address, and per key. */
+  @Transform(toInt)
+  @IsInt({ message: 'must be a whole number of requests' })
+  @Min(1, { message: 'must be between 1 and 1000000' })
+  @Max(1_000_000, { message: 'must be between 1 and 1000000' })
+  AUTH_FAILURES_PER_MINUTE: number = 30;
+
+  /**
+   * Proxies whose X-Forwarded-For is believed: unset (default) trusts none; a comma-separated
+   * list of addresses or CIDR ranges (e.g. "10.0.0.0/8,127.0.0.1"), or "loopback".
+   */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Matches(/^(loopback|[0-9a-fA-F.:/]+(,\s*[0-9a-fA-F.:/]+)*)$/, {
+    message: 'must be "loopback" or a comma-separated list of addresses or CIDR ranges',
+  })
+  TRUST_PROXY?: string;
+
+  /** When set, GET /metrics requires "Authorization: Bearer <METRICS_TOKEN>". */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @MinLength(16, { message: 'must be at least 16 characters' })
+  @Matches(/^\S+$/, { message: 'must not contain spaces' })
+  METRICS_TOKEN?: string;
+
+  /** Ports image_url may name (default 443 only), comma-separated. */
+  @Matches(/^\d{1,5}(,\d{1,5})*$/, { message: 'must be a comma-separated list of port numbers' })
+  IMAGE_URL_PORTS: string = '443';
+
   /** Ed25519 private key that signs audit checkpoints: base64 of the 32-byte seed. Generated in embedded mode. */
   @Transform(emptyToUndefined)
   @IsOptional()

@@ -36,6 +36,9 @@ export function testConfig(databaseUrl: string, overrides: DeepPartial<AppConfig
     admission: { concurrency: 5, queue: 200, queueWaitMs: 5000 },
     settleWaitMs: 5000,
     shutdownDrainMs: 10000,
+    http: { host: '127.0.0.1', trustProxy: [] },
+    abuse: { piiSearchesPerHour: 1000, authFailuresPerMinute: 1000 },
+    imageUrlPorts: [443],
     sandbox: { port: 0 },
     pii: { keys: [{ id: 'k1', key: randomBytes(32) }], hmacKey: randomBytes(32) },
     billing: { pricePerChargedCall: 50, currency: 'CNY' },
@@ -54,6 +57,8 @@ export function testConfig(databaseUrl: string, overrides: DeepPartial<AppConfig
     rateLimit: { ...base.rateLimit, ...overrides.rateLimit },
     audit: { ...base.audit, ...(overrides.audit as AppConfig['audit']) },
     admission: { ...base.admission, ...overrides.admission },
+    http: { ...base.http, ...(overrides.http as AppConfig['http']) },
+    abuse: { ...base.abuse, ...overrides.abuse },
   } as AppConfig;
 }
 
