@@ -25,6 +25,7 @@ export const AUDIT_ACTIONS = [
   'audit.searched',
   'audit.exported',
   'audit.checkpoint_signed',
+  'security.alert',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

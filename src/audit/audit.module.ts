@@ -4,11 +4,12 @@ import { AuditController } from './audit.controller';
 import { AuditIntegrity } from './audit-integrity.service';
 import { AuditSealer } from './audit-sealer.service';
 import { AuditService } from './audit.service';
+import { SecurityAlerts } from './security-alerts.service';
 
-/** The audit trail. Other modules use AuditService only (record in their own transaction). */
+/** The audit trail. Other modules use AuditService (record in their own transaction) and SecurityAlerts. */
 @Module({
   controllers: [AuditController],
-  providers: [AuditService, AuditSealer, AuditCheckpoints, AuditIntegrity],
-  exports: [AuditService],
+  providers: [AuditService, AuditSealer, AuditCheckpoints, AuditIntegrity, SecurityAlerts],
+  exports: [AuditService, SecurityAlerts],
 })
 export class AuditModule {}

@@ -1,4 +1,5 @@
 import { MiddlewareConsumer, Module, NestModule } from '@nestjs/common';
+import { AuditModule } from '../audit/audit.module';
 import { UpstreamModule } from '../upstream/upstream.module';
 import { VerificationModule } from '../verification/verification.module';
 import { HealthController } from './health.controller';
@@ -7,7 +8,7 @@ import { MetricsController } from './metrics.controller';
 import { MetricsService } from './metrics.service';
 
 @Module({
-  imports: [UpstreamModule, VerificationModule],
+  imports: [AuditModule, UpstreamModule, VerificationModule],
   controllers: [HealthController, MetricsController],
   providers: [HealthService, MetricsService],
 })

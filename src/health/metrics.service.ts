@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
 import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { SecurityAlerts } from '../audit/security-alerts.service';
 import { UpstreamMetrics } from '../upstream/upstream.metrics';
 import { VerificationMetrics } from '../verification/verification.metrics';
 
@@ -17,6 +18,7 @@ export class MetricsService {
   constructor(
     private readonly upstream: UpstreamMetrics,
     private readonly verifications: VerificationMetrics,
+    private readonly alerts: SecurityAlerts,
   ) {
     collectDefaultMetrics({ register: this.registry, prefix: 'idgate_' });
     this.httpDuration = new Histogram({
@@ -41,7 +43,12 @@ export class MetricsService {
   }
 
   async render(): Promise<{ contentType: string; body: string }> {
-    const merged = Registry.merge([this.registry, this.upstream.registry, this.verifications.registry]);
+    const merged = Registry.merge([
+      this.registry,
+      this.upstream.registry,
+      this.verifications.registry,
+      this.alerts.registry,
+    ]);
     return { contentType: merged.contentType, body: await merged.metrics() };
   }
 }
