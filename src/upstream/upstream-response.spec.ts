@@ -204,7 +204,7 @@ describe('retry and breaker rules', () => {
   it.each([
     [{ kind: 'unsent', reason: 'connection_refused', retryAfterSeconds: null }, 'connection_refused', true],
     [{ kind: 'unsent', reason: 'circuit_open', retryAfterSeconds: 1 }, null, false],
-    [{ kind: 'unsent', reason: 'reused_socket_closed', retryAfterSeconds: null }, 'reused_socket_closed', true],
+    [{ kind: 'unsent', reason: 'reused_socket_closed', retryAfterSeconds: null }, 'reused_socket_closed', false],
     [
       { kind: 'rejected', httpStatus: 429, errorCode: null, message: null, traceId: null, retryAfterSeconds: null },
       'http_429',
