@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { AppConfig, buildAppConfig } from './config/app-config';
 import { EnvironmentVariables, readEnvironment } from './config/environment';
-import { withLocalSecrets } from './config/local-secrets';
+import { localDatabasePassword, withLocalSecrets } from './config/local-secrets';
 import {
   DataDirHolder,
   DataDirInUseError,
@@ -91,6 +91,7 @@ async function ownedRuntime(
     const withSecrets = readEnvironment(withLocalSecrets(env, dataDir));
     const db = await startEmbeddedPostgres({
       dataDir,
+      password: localDatabasePassword(dataDir),
       port: checked.EMBEDDED_PG_PORT,
       adoptOrphan,
       onLog: () => undefined,
@@ -140,7 +141,12 @@ async function borrowedRuntime(
     await sleep(200);
   }
   const withSecrets = readEnvironment(withLocalSecrets(env, dataDir));
-  const db = await startEmbeddedPostgres({ dataDir, attachOnly: true, onLog: () => undefined });
+  const db = await startEmbeddedPostgres({
+    dataDir,
+    attachOnly: true,
+    password: localDatabasePassword(dataDir, 'read'),
+    onLog: () => undefined,
+  });
   const config = buildAppConfig(withSecrets, db.url, true);
   const appliedMigrations = await applyMigrations(config.databaseUrl);
   return { config, appliedMigrations, stop: () => db.stop() };

@@ -1,3 +1,5 @@
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { createApp } from './app.factory';
 import { ApiKeysService } from './auth/api-keys.service';
 import { prepareRuntime } from './bootstrap';
@@ -34,11 +36,14 @@ async function main(): Promise<void> {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void shutdown(signal));
 
   const bootstrapKey = await app.get(ApiKeysService).issueBootstrapAdminKeyOnce();
-  await app.listen(config.port, '0.0.0.0');
-  const url = (await app.getUrl()).replace('[::1]', 'localhost').replace('0.0.0.0', 'localhost');
+  await app.listen(config.port, config.http.host);
+  const url = (await app.getUrl())
+    .replace('[::1]', 'localhost')
+    .replace('0.0.0.0', 'localhost')
+    .replace('127.0.0.1', 'localhost');
 
   const lines = [
-    `idgate listening on ${url}`,
+    `idgate listening on ${url} (bound to ${config.http.host}${config.http.host === '127.0.0.1' ? ': this machine only; set HOST to serve others' : ''})`,
     `  database: ${config.embeddedDatabase ? `embedded PostgreSQL (data in ${config.dataDir}/)` : 'DATABASE_URL'}`,
     `  docs:     ${url}/docs (OpenAPI JSON at ${url}/docs-json)`,
     `  console:  ${url}/console (staff console: sign in with an API key)`,
@@ -47,17 +52,44 @@ async function main(): Promise<void> {
       : `  upstream: ${config.upstream.baseUrl}`,
   ];
   if (runtime.appliedMigrations.length) lines.push(`  migrations applied: ${runtime.appliedMigrations.join(', ')}`);
-  if (bootstrapKey) {
-    lines.push(
+  // One write, so whoever reads the banner reads the key's whereabouts with it.
+  process.stdout.write(
+    lines.join('\n') + '\n' + (bootstrapKey ? showBootstrapKey(bootstrapKey.key, config.dataDir) : ''),
+  );
+}
+
+/**
+ * The first start's admin key must reach the operator and nothing else: on a terminal it
+ * is shown (last, framed); otherwise stdout is a log stream (docker, journald, a CI log)
+ * that others read and keep, so it goes to a file only the operator can read, and only
+ * the file's path is printed.
+ */
+function showBootstrapKey(key: string, dataDir: string): string {
+  if (process.stdout.isTTY) {
+    const body = [
+      'Bootstrap admin API key (shown once: store it now)',
       '',
-      '  Bootstrap admin API key (shown once, store it now):',
-      `    ${bootstrapKey.key}`,
-      '  Use it as "Authorization: Bearer <key>" to create clients and keys, or run: npm run cli -- keys create --help',
+      `  ${key}`,
       '',
-    );
+      'Next: create a client app and its key:',
+      '  npm run cli -- keys create --role client --name my-app --client my-app',
+      'or use it as "Authorization: Bearer <key>" on /v1/clients and /v1/api-keys.',
+    ];
+    const width = Math.max(...body.map((l) => l.length));
+    const frame = '+' + '-'.repeat(width + 2) + '+';
+    const boxed = [frame, ...body.map((l) => `| ${l.padEnd(width)} |`), frame];
+    return '\n' + boxed.join('\n') + '\n';
   }
-  // Printed on stdout, not through the logger: it is for the operator at the terminal.
-  process.stdout.write(lines.join('\n') + '\n');
+  const file = path.resolve(dataDir, 'bootstrap-admin-key');
+  try {
+    mkdirSync(path.dirname(file), { recursive: true });
+    // A fresh file, so that its mode is ours whatever was there before.
+    rmSync(file, { force: true });
+    writeFileSync(file, key + '\n', { mode: 0o600, flag: 'wx' });
+    return `  bootstrap admin API key written to ${file} (mode 0600, shown nowhere else): read it, store it, delete the file\n`;
+  } catch {
+    return `  the bootstrap admin API key could not be written to ${file}; create an admin key with: npm run cli -- keys create --role admin --name admin\n`;
+  }
 }
 
 main().catch((err: unknown) => {

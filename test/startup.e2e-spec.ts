@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import request from 'supertest';
 import { hashApiKey } from '../src/auth/api-key-secret';
 import { createTestDatabase, TestDatabase } from './support/databases';
-import { runCli, spawnNode } from './support/processes';
+import { LEGACY_PASSWORD, startEmbeddedPostgres } from '../src/database/embedded-postgres';
+import { ROOT, runCli, spawnCommand, spawnNode, stopClusterIn } from './support/processes';
 import { startTestApp } from './support/test-app';
 
 // Spawning compiled processes is slow on a loaded 2-core machine: give these suites room.
@@ -22,12 +23,23 @@ describe('npm start on a fresh machine (embedded PostgreSQL)', () => {
 
   const env = () => ({ IDGATE_DATA_DIR: dataDir, PORT: '0', SANDBOX_PORT: '0', LOG_LEVEL: 'warn' });
 
-  it('migrates, serves, prints the bootstrap admin key once, and shuts the database down cleanly', async () => {
+  it('migrates, serves, writes the bootstrap admin key once to a 0600 file (not a terminal), and shuts the database down cleanly', async () => {
     const first = spawnNode('dist/main.js', [], env());
     const [, url] = await first.waitFor(/idgate listening on (http:\/\/\S+)/);
-    await first.waitFor(/Bootstrap admin API key[^\n]*\n\s+(idg_test_\S+)/);
-    const key = first.stdout().match(/Bootstrap admin API key[^\n]*\n\s+(idg_test_\S+)/)![1];
+    const [, keyFile] = await first.waitFor(/bootstrap admin API key written to (\S+) \(mode 0600/);
+    expect(keyFile).toBe(path.join(dataDir, 'bootstrap-admin-key'));
+    expect(statSync(keyFile).mode & 0o777).toBe(0o600);
+    const key = readFileSync(keyFile, 'utf8').trim();
+    expect(key).toMatch(/^idg_test_\S+$/);
+    // stdout is a log stream here: the key itself appears in no output.
+    expect(first.stdout()).not.toContain(key);
+    expect(first.stderr()).not.toContain(key);
     expect(first.stdout()).toMatch(/docs: +http:\/\/\S+\/docs/);
+    // Embedded mode listens on loopback only.
+    expect(first.stdout()).toMatch(/idgate listening on http:\/\/localhost:\d+ \(bound to 127\.0\.0\.1/);
+    // The embedded PostgreSQL's password is generated and kept with the other local secrets.
+    const secrets = JSON.parse(readFileSync(path.join(dataDir, 'secrets.json'), 'utf8')) as Record<string, string>;
+    expect(secrets.EMBEDDED_PG_PASSWORD).toMatch(/^[A-Za-z0-9_-]{32}$/);
 
     await request(url).get('/health/ready').expect(200);
     await request(url)
@@ -44,13 +56,81 @@ describe('npm start on a fresh machine (embedded PostgreSQL)', () => {
     const second = spawnNode('dist/main.js', [], env());
     const [, url2] = await second.waitFor(/idgate listening on (http:\/\/\S+)/);
     try {
-      expect(second.stdout()).not.toMatch(/Bootstrap admin API key/);
+      expect(second.stdout()).not.toMatch(/bootstrap admin API key/i);
       expect(second.stdout()).not.toContain(key);
       const clients = await request(url2).get('/v1/clients').set('Authorization', `Bearer ${key}`).expect(200);
       expect(clients.body.items.map((c: { name: string }) => c.name)).toContain('survives-restart');
     } finally {
       second.child.kill('SIGTERM');
       expect(await second.exit).toBe(0);
+    }
+  });
+
+  it('moves a data folder made with the old fixed database password to a generated one', async () => {
+    const legacyDir = mkdtempSync(path.join(os.tmpdir(), 'idgate-legacy-'));
+    try {
+      // An older idgate's folder: a cluster with password "postgres", and secrets without a database password.
+      const old = await startEmbeddedPostgres({ dataDir: legacyDir, password: LEGACY_PASSWORD });
+      await old.stop();
+      writeFileSync(
+        path.join(legacyDir, 'secrets.json'),
+        JSON.stringify({
+          PII_KEYS: `k1:${randomBytes(32).toString('base64')}`,
+          PII_HMAC_KEY: randomBytes(32).toString('base64'),
+          AUDIT_SIGNING_KEY: randomBytes(32).toString('base64'),
+        }),
+        { mode: 0o600 },
+      );
+      const started = spawnNode('dist/main.js', [], { ...env(), IDGATE_DATA_DIR: legacyDir });
+      const [, url] = await started.waitFor(/idgate listening on (http:\/\/\S+)/);
+      await request(url).get('/health/ready').expect(200);
+      const secrets = JSON.parse(readFileSync(path.join(legacyDir, 'secrets.json'), 'utf8')) as Record<string, string>;
+      expect(secrets.EMBEDDED_PG_PASSWORD).toMatch(/^[A-Za-z0-9_-]{32}$/);
+      const port = Number(readFileSync(path.join(legacyDir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[3]);
+      const connect = async (password: string) => {
+        const c = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password, database: 'idgate' });
+        try {
+          await c.connect();
+          await c.end();
+          return 'connected';
+        } catch (err) {
+          return (err as { code?: string }).code;
+        }
+      };
+      expect(await connect(LEGACY_PASSWORD)).toBe('28P01');
+      expect(await connect(secrets.EMBEDDED_PG_PASSWORD)).toBe('connected');
+      started.child.kill('SIGTERM');
+      expect(await started.exit).toBe(0);
+    } finally {
+      rmSync(legacyDir, { recursive: true, force: true });
+    }
+  });
+
+  it('on a terminal, shows the bootstrap key last, framed, with the next command, and writes no file', async () => {
+    const ttyDir = mkdtempSync(path.join(os.tmpdir(), 'idgate-tty-'));
+    try {
+      if (!existsSync('/usr/bin/script')) {
+        process.stderr.write('terminal test skipped: util-linux script(1) not installed\n');
+        return;
+      }
+      const main = path.join(ROOT, 'dist', 'main.js');
+      // script(1) gives the process a pseudo-terminal as stdout.
+      const onTty = spawnCommand('/usr/bin/script', ['-qfec', `${process.execPath} ${main}`, '/dev/null'], {
+        ...env(),
+        IDGATE_DATA_DIR: ttyDir,
+      });
+      await onTty.waitFor(/\| +idg_test_\S+ +\|/);
+      const out = onTty.stdout();
+      const box = out.slice(out.indexOf('+--'));
+      expect(box).toMatch(/Bootstrap admin API key \(shown once: store it now\)/);
+      expect(box).toMatch(/npm run cli -- keys create --role client --name my-app --client my-app/);
+      expect(out.indexOf('+--')).toBeGreaterThan(out.indexOf('idgate listening on'));
+      expect(existsSync(path.join(ttyDir, 'bootstrap-admin-key'))).toBe(false);
+      onTty.child.kill('SIGTERM');
+      await onTty.exit;
+    } finally {
+      await stopClusterIn(ttyDir);
+      rmSync(ttyDir, { recursive: true, force: true });
     }
   });
 

@@ -1,12 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { LEGACY_PASSWORD } from '../database/embedded-postgres';
 
 interface LocalSecrets {
   PII_KEYS: string;
   PII_HMAC_KEY: string;
   /** Added after the first release: older secrets files lack it and get it on the next start. */
   AUDIT_SIGNING_KEY?: string;
+  /** Password of the embedded PostgreSQL's `postgres` role (older files lack it: generated on the next start). */
+  EMBEDDED_PG_PASSWORD?: string;
 }
 
 const NAMES = ['PII_KEYS', 'PII_HMAC_KEY', 'AUDIT_SIGNING_KEY'] as const;
@@ -45,4 +48,26 @@ export function withLocalSecrets(env: NodeJS.ProcessEnv, dataDir: string): NodeJ
     PII_HMAC_KEY: env.PII_HMAC_KEY || secrets.PII_HMAC_KEY,
     AUDIT_SIGNING_KEY: env.AUDIT_SIGNING_KEY || secrets.AUDIT_SIGNING_KEY,
   };
+}
+
+/**
+ * The password of the embedded PostgreSQL in this data folder, generated once into
+ * secrets.json (a cluster made with the old fixed password is moved to it on start).
+ * Call only while holding the data folder (see data-dir-lock.ts), or to read it.
+ */
+export function localDatabasePassword(dataDir: string, mode: 'create' | 'read' = 'create'): string {
+  const file = path.resolve(dataDir, 'secrets.json');
+  const secrets = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Partial<LocalSecrets>) : {};
+  if (secrets.EMBEDDED_PG_PASSWORD) return secrets.EMBEDDED_PG_PASSWORD;
+  // A server of an older idgate still runs with the old password: use it, change nothing.
+  if (mode === 'read') return LEGACY_PASSWORD;
+  const password = randomBytes(24).toString('base64url');
+  mkdirSync(path.dirname(file), { recursive: true });
+  const temp = `${file}.${process.pid}.tmp`;
+  writeFileSync(temp, JSON.stringify({ ...secrets, EMBEDDED_PG_PASSWORD: password }, null, 2) + '\n', {
+    mode: 0o600,
+    flag: 'wx',
+  });
+  renameSync(temp, file);
+  return password;
 }

@@ -1,7 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
-import type { Client } from 'pg';
+import pg from 'pg';
 
 /*
  * The embedded PostgreSQL that lets `npm start` and `npm test` run on a machine
@@ -31,11 +32,22 @@ export interface EmbeddedOptions {
    * never initialise, start or stop one. Fails when none is running.
    */
   attachOnly?: boolean;
+  /**
+   * Password of the `postgres` role. idgate's own data folder keeps a generated one in
+   * secrets.json. Default: a random one for an ephemeral cluster, else LEGACY_PASSWORD.
+   */
+  password?: string;
   onLog?: (line: string) => void;
 }
 
 const USER = 'postgres';
-const PASSWORD = 'postgres';
+/**
+ * The fixed password clusters were created with before passwords were generated. A
+ * cluster that still has it is moved to the generated password on its next start.
+ */
+export const LEGACY_PASSWORD = 'postgres';
+/** SQLSTATE invalid_password. */
+const INVALID_PASSWORD = '28P01';
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -89,8 +101,8 @@ function postmasterPid(clusterDir: string): number | null {
   return readPidFile(clusterDir)?.pid ?? null;
 }
 
-function urlFor(port: number, database: string): string {
-  return `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`;
+function urlFor(port: number, database: string, password: string): string {
+  return `postgresql://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`;
 }
 
 export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedDatabase> {
@@ -128,11 +140,12 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     throw new Error(`no embedded PostgreSQL is running in ${path.resolve(options.dataDir)}`);
   }
   const port = existingPort ?? options.port ?? (await freePort());
-  const pg = new EmbeddedPostgres({
+  const password = options.password ?? (options.ephemeral ? randomBytes(24).toString('base64url') : LEGACY_PASSWORD);
+  const server = new EmbeddedPostgres({
     databaseDir: clusterDir,
     port,
     user: USER,
-    password: PASSWORD,
+    password,
     persistent: !options.ephemeral,
     createPostgresUser: runAsPostgresUser,
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'],
@@ -142,8 +155,8 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
 
   let owned = false;
   if (existingPort === null) {
-    if (!existsSync(path.join(clusterDir, 'PG_VERSION'))) await pg.initialise();
-    await pg.start();
+    if (!existsSync(path.join(clusterDir, 'PG_VERSION'))) await server.initialise();
+    await server.start();
     owned = true;
   } else {
     log(`embedded PostgreSQL already running on port ${existingPort}`);
@@ -157,7 +170,8 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   };
   if (owned) process.once('exit', stopOnExit);
 
-  const admin = await connectAdmin(() => pg.getPgClient('postgres', '127.0.0.1'), existingPort !== null);
+  // Only the owner of the folder may move a legacy cluster to the generated password.
+  const admin = await connectAdmin(port, password, existingPort !== null, !options.attachOnly, log);
   try {
     const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
     if (exists.rowCount === 0) {
@@ -171,12 +185,12 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   }
 
   return {
-    url: urlFor(port, database),
-    adminUrl: urlFor(port, 'postgres'),
+    url: urlFor(port, database, password),
+    adminUrl: urlFor(port, 'postgres', password),
     port,
     async stop() {
       process.removeListener('exit', stopOnExit);
-      if (owned) await stopOwned(pg, clusterDir);
+      if (owned) await stopOwned(server, clusterDir);
       owned = false;
     },
   };
@@ -191,13 +205,35 @@ const CANNOT_CONNECT_NOW = '57P03';
  * A server found running (started by another idgate a moment ago) may still be
  * starting up: retry for a while instead of failing on the first refusal.
  */
-async function connectAdmin(newClient: () => Client, foundRunning: boolean): Promise<Client> {
+async function connectAdmin(
+  port: number,
+  password: string,
+  foundRunning: boolean,
+  mayUpgradePassword: boolean,
+  log: (line: string) => void,
+): Promise<pg.Client> {
+  const newClient = (pw: string) =>
+    new pg.Client({ host: '127.0.0.1', port, user: USER, password: pw, database: 'postgres' });
   for (let attempt = 1; ; attempt++) {
-    const client = newClient();
+    const client = newClient(password);
     try {
       await client.connect();
       return client;
     } catch (err) {
+      const legacyCluster = (err as { code?: string }).code === INVALID_PASSWORD && password !== LEGACY_PASSWORD;
+      if (legacyCluster && mayUpgradePassword) {
+        await client.end().catch(() => undefined);
+        // A cluster made before passwords were generated: move it to the generated one.
+        const legacy = newClient(LEGACY_PASSWORD);
+        await legacy.connect();
+        try {
+          await legacy.query(`ALTER ROLE ${USER} PASSWORD ${legacy.escapeLiteral(password)}`);
+        } finally {
+          await legacy.end();
+        }
+        log('embedded PostgreSQL: the postgres role now uses the generated password');
+        continue;
+      }
       await client.end().catch(() => undefined);
       const code = (err as { code?: string }).code;
       const transient = code === CANNOT_CONNECT_NOW || code === 'ECONNREFUSED';

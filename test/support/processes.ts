@@ -1,4 +1,5 @@
 import { ChildProcess, spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
@@ -14,7 +15,32 @@ export interface Spawned {
 
 /** Runs a compiled entry point (`npm test` builds dist/ first) with a controlled environment. */
 export function spawnNode(script: string, args: string[], env: Record<string, string | undefined>): Spawned {
-  const child = spawn(process.execPath, [path.join(ROOT, script), ...args], {
+  return spawnCommand(process.execPath, [path.join(ROOT, script), ...args], env);
+}
+
+/** The postmaster of an embedded cluster left under `<dataDir>/pg` (a killed process's), stopped. */
+export async function stopClusterIn(dataDir: string): Promise<void> {
+  const pidFile = path.join(dataDir, 'pg', 'postmaster.pid');
+  if (!existsSync(pidFile)) return;
+  const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+  try {
+    process.kill(pid, 'SIGINT');
+  } catch {
+    return;
+  }
+  for (let i = 0; i < 100; i++) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Runs any command with a controlled environment, its output captured. */
+export function spawnCommand(command: string, args: string[], env: Record<string, string | undefined>): Spawned {
+  const child = spawn(command, args, {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env } as NodeJS.ProcessEnv,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -78,12 +78,17 @@ export async function stopClusterOn(dataDir: string): Promise<void> {
   if (alive(cluster.pid)) process.kill(cluster.pid, 'SIGKILL');
 }
 
+/** The bootstrap admin key a first start wrote to its 0600 file (stdout is not a terminal here), if it did. */
+export function bootstrapKeyOf(stdout: string): string | undefined {
+  const file = /bootstrap admin API key written to (\S+)/.exec(stdout)?.[1];
+  return file ? readFileSync(file, 'utf8').trim() : undefined;
+}
+
 /** Starts `node dist/main.js` and waits for it to listen. */
 export async function startIdgate(cleanup: Cleanup, env: Record<string, string>): Promise<Idgate> {
   const proc = cleanup.track(spawnNode('dist/main.js', [], { PORT: '0', LOG_LEVEL: 'warn', ...env }));
   const [, url] = await proc.waitFor(/idgate listening on (http:\/\/\S+)/);
-  const bootstrap = /Bootstrap admin API key[^\n]*\n\s+(idg_\S+)/.exec(proc.stdout());
-  return { proc, url: url.replace('localhost', '127.0.0.1'), bootstrapKey: bootstrap?.[1] };
+  return { proc, url: url.replace('localhost', '127.0.0.1'), bootstrapKey: bootstrapKeyOf(proc.stdout()) };
 }
 
 /** A client app and a key for it, made through the admin API. */
