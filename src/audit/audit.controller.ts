@@ -4,6 +4,7 @@ import type { Response } from 'express';
 import { Authenticated } from '../auth/authenticated.decorator';
 import { loggableError } from '../common/problem.filter';
 import { ProblemException } from '../common/problem';
+import { PiiSearchBudget } from './pii-search-budget.service';
 import { CurrentAuditContext } from './audit-context.decorator';
 import { AuditService, exportFilterSummary } from './audit.service';
 import type { AuditContext } from './audit-vocabulary';
@@ -29,8 +30,11 @@ import { streamToResponse } from './stream-response';
 @Controller('v1/audit')
 export class AuditController {
   private readonly logger = new Logger(AuditController.name);
-
-  constructor(private readonly audit: AuditService) {}
+  /** Searches by ID number share the key's hourly budget with verification searches (PII_SEARCH_PER_HOUR). */
+  constructor(
+    private readonly audit: AuditService,
+    private readonly piiSearches: PiiSearchBudget,
+  ) {}
 
   @Get('events')
   @Authenticated({
@@ -50,7 +54,10 @@ export class AuditController {
   @Authenticated({
     roles: ['compliance'],
     summary: 'Search audit events (same filters, plus an ID number)',
-    description: 'The ID number is matched through its HMAC and never stored; a search by ID number is itself audited.',
+    description:
+      'The ID number is matched through its HMAC and never stored; a search by ID number is itself audited and spends ' +
+      'one of the key’s PII_SEARCH_PER_HOUR exact-match searches (shared with POST /v1/verifications/search): ' +
+      'beyond them, 429 and a security alert.',
   })
   @ApiOkResponse({ type: AuditEventPageDto })
   async search(
@@ -60,7 +67,7 @@ export class AuditController {
     const filters = filtersFromDto(body);
     if (body.id_card !== undefined) {
       filters.idCardHmac = this.audit.idCardHmac(body.id_card);
-      await this.audit.recordStandalone(context, {
+      await this.piiSearches.spend(context, {
         action: 'audit.searched',
         idCardHmac: filters.idCardHmac,
         details: { filters: exportFilterSummary(filters), by_id_card: true },

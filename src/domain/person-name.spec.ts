@@ -20,10 +20,11 @@ describe('checkPersonName', () => {
     ['李〇', '李〇'],
     ['John', 'John'],
     ['MARIA  JOSE', 'MARIA JOSE'], // inner whitespace collapsed
-    ['José', 'José'],
-    ['Jose\u0301', 'José'], // NFC composes the accent
-    ['Zoë·Smith', 'Zoë·Smith'],
+    ['Zoe·Smith', 'Zoe·Smith'],
     ['王', '王'],
+    ['\uFA0E\u4E09', '\uFA0E\u4E09'], // a unified ideograph in the compatibility block
+    ['\u8C48', '\u8C48'],
+    ['\uF900', '\u8C48'], // a compatibility ideograph: NFC maps it to the unified one
   ])('accepts %j as %j', (input, normalized) => {
     expect(checkPersonName(input)).toEqual({ ok: true, normalized });
   });
@@ -50,6 +51,29 @@ describe('checkPersonName', () => {
     ['张\u0000三', 'invalid_characters'],
     ['⺀三', 'invalid_characters'], // a CJK radical, not a character
     ['\u0301a', 'invalid_characters'], // combining mark with nothing to combine with
+    // Combining marks never pass, whatever they decorate (NFC composes none of these).
+    ['张\u0301三', 'invalid_characters'],
+    ['张三\u0301', 'invalid_characters'],
+    ['张\u0301\u0302\u0303\u0304三', 'invalid_characters'], // stacked diacritics
+    ['Zalgo\u0336\u0337', 'invalid_characters'],
+    ['张\u20DD三', 'invalid_characters'], // enclosing mark (Me)
+    ['张\u0903三', 'invalid_characters'], // spacing mark (Mc)
+    ['张\uFE00三', 'invalid_characters'], // variation selector
+    ['\u{20000}\u{E0100}', 'invalid_characters'], // ideographic variation selector
+    // Letters beyond ASCII, composed or not.
+    ['José', 'invalid_characters'],
+    ['Jose\u0301', 'invalid_characters'], // NFC composes it to é: still not ASCII
+    ['Zoë·Smith', 'invalid_characters'],
+    ['Иван', 'invalid_characters'],
+    ['ＭＡＲＩＡ', 'invalid_characters'], // full-width letters
+    ['Straße', 'invalid_characters'],
+    ['김민준', 'invalid_characters'], // Hangul
+    ['さくら', 'invalid_characters'], // Kana
+    ['佐々木', 'invalid_characters'], // iteration mark (Han by script, not a character)
+    ['⼀三', 'invalid_characters'], // a Kangxi radical
+    ['张\u200B三', 'invalid_characters'], // zero-width space
+    ['张\u200D三', 'invalid_characters'], // zero-width joiner
+    ['\uE000三', 'invalid_characters'], // private use
     ['张'.repeat(MAX_NAME_CODE_POINTS + 1), 'too_long'],
   ])('refuses %j (%s)', (input, reason) => {
     expect(checkPersonName(input)).toEqual({ ok: false, reason });
@@ -67,6 +91,16 @@ describe('checkPersonName', () => {
       fc.property(fc.string({ unit: 'grapheme', maxLength: 20 }), (s) => {
         const first = checkPersonName(s);
         if (first.ok) expect(checkPersonName(first.normalized)).toEqual(first);
+      }),
+    );
+  });
+
+  it('accepts only Han characters, ASCII letters, spaces and the separator after NFC', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 20 }), (s) => {
+        const check = checkPersonName(s);
+        if (check.ok) expect(check.normalized).toMatch(/^(?:[\p{Script=Han}A-Za-z ·])+$/u);
+        if (check.ok) expect(check.normalized).not.toMatch(/\p{M}/u);
       }),
     );
   });

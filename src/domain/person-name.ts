@@ -1,8 +1,13 @@
 /**
  * Names as they appear on a Chinese resident ID card: Chinese characters (including the
- * CJK extensions on the supplementary planes), letters for foreign-style names, and the
- * middle dot `·` (U+00B7) between the parts of a minority or transliterated name
+ * CJK extensions on the supplementary planes), ASCII letters for foreign-style names, and
+ * the middle dot `·` (U+00B7) between the parts of a minority or transliterated name
  * (State Ethnic Affairs Commission notice, 2016). Pure functions: no framework, no I/O.
+ *
+ * After NFC, nothing else is a name character: no combining marks (`张\u0301三` would
+ * otherwise pass as two Han characters and be charged), no accented or non-Latin letters,
+ * no variation selectors, no iteration marks. An ID card prints none of these, and whatever
+ * the rules do not name is answered -3 locally instead of becoming a paid call.
  *
  * Spaces: allowed only between two letters of a foreign-style name ("MARIA JOSE"), one
  * space after collapsing runs of whitespace. A space next to a Chinese character or the
@@ -25,7 +30,7 @@ export type PersonNameRejection =
   /** More than 50 code points after normalisation. */
   | 'too_long'
   | 'contains_digits'
-  /** Punctuation, symbols, emoji, control characters… */
+  /** Combining marks, non-ASCII letters, punctuation, symbols, emoji, control characters… */
   | 'invalid_characters'
   /** `·` at the start or end, doubled, or next to a space. */
   | 'misplaced_separator'
@@ -34,16 +39,17 @@ export type PersonNameRejection =
 
 export type PersonNameCheck = { ok: true; normalized: string } | { ok: false; reason: PersonNameRejection };
 
-type Kind = 'han' | 'letter' | 'mark' | 'separator' | 'space' | 'digit' | 'other';
+type Kind = 'han' | 'letter' | 'separator' | 'space' | 'digit' | 'other';
 
 function kindOf(ch: string): Kind {
   if (ch === NAME_SEPARATOR) return 'separator';
   if (ch === ' ') return 'space';
-  // 〇 (U+3007) is a number by category but a character in names.
-  if (/\p{Script=Han}/u.test(ch) && (/\p{L}/u.test(ch) || ch === '\u3007')) return 'han';
-  if (/\p{L}/u.test(ch)) return 'letter';
-  if (/\p{M}/u.test(ch)) return 'mark';
+  // A Han character is an ideograph (Lo); 〇 (U+3007) is a number by category but a character in names.
+  // Radicals (So) and iteration marks (Lm, 々) are Han by script but not characters of a name.
+  if ((/\p{Script=Han}/u.test(ch) && /\p{Lo}/u.test(ch)) || ch === '\u3007') return 'han';
+  if (/^[A-Za-z]$/.test(ch)) return 'letter';
   if (/\p{N}/u.test(ch)) return 'digit';
+  // Combining marks, accented and non-Latin letters, punctuation, symbols, controls…
   return 'other';
 }
 
@@ -70,15 +76,7 @@ export function checkPersonName(input: string): PersonNameCheck {
         if (after === 'space') return { ok: false, reason: 'misplaced_separator' };
         break;
       case 'space':
-        if (!(before === 'letter' || before === 'mark') || after !== 'letter') {
-          return { ok: false, reason: 'misplaced_space' };
-        }
-        break;
-      case 'mark':
-        // A combining mark must decorate a letter (NFC has already composed what it can).
-        if (!(before === 'letter' || before === 'mark' || before === 'han')) {
-          return { ok: false, reason: 'invalid_characters' };
-        }
+        if (before !== 'letter' || after !== 'letter') return { ok: false, reason: 'misplaced_space' };
         break;
     }
   }

@@ -9,7 +9,7 @@ import type { CreateVerificationDto } from './dto/create-verification.dto';
 import { AdmissionGate, AdmissionPermit, AdmissionRefused } from './admission-gate';
 import { EarlierClaim, IdempotencyService, StoredReply } from './idempotency.service';
 import { apiReply, dropInReply } from './verification-replies';
-import { requestDeadlineMs, requestFingerprint } from './verification-rules';
+import { legacyRequestFingerprint, requestDeadlineMs, requestFingerprint } from './verification-rules';
 import { SubmitOutcome, VerificationService } from './verification.service';
 import { VerificationMetrics } from './verification.metrics';
 import { VerificationStore } from './verification.store';
@@ -94,26 +94,39 @@ export class SubmissionService {
       throw validationProblem([{ field: 'Idempotency-Key', message: `must be 1-${MAX_IDEMPOTENCY_KEY} characters` }]);
     }
     const idempotency =
-      key === undefined ? undefined : { key, fingerprint: requestFingerprint(endpoint, body), render };
+      key === undefined
+        ? undefined
+        : { key, fingerprint: requestFingerprint(this.config.pii.hmacKey, endpoint, body), render };
 
-    const permit = await this.admit(channel);
+    const run = async (idem: typeof idempotency) => {
+      const permit = await this.admit(channel);
+      try {
+        return await this.verifications.submit(request, {
+          principal: { ...principal, clientId },
+          audit: ctx.audit,
+          channel,
+          admission: permit,
+          idempotency: idem,
+          sandboxFault: ctx.sandboxFault,
+        });
+      } catch (err) {
+        // Everything before the paid call is one transaction: if it could not get a
+        // connection or reach the database, nothing was written and nothing called.
+        if (isDatabaseUnavailable(err)) throw this.overloaded(channel, 'database');
+        throw err;
+      } finally {
+        permit.release();
+      }
+    };
     let outcome: Awaited<ReturnType<VerificationService['submit']>>;
     try {
-      outcome = await this.verifications.submit(request, {
-        principal: { ...principal, clientId },
-        audit: ctx.audit,
-        channel,
-        admission: permit,
-        idempotency,
-        sandboxFault: ctx.sandboxFault,
-      });
+      outcome = await run(idempotency);
     } catch (err) {
-      // Everything before the paid call is one transaction: if it could not get a
-      // connection or reach the database, nothing was written and nothing called.
-      if (isDatabaseUnavailable(err)) throw this.overloaded(channel, 'database');
-      throw err;
-    } finally {
-      permit.release();
+      // Keys claimed before fingerprints were keyed hold the unkeyed hash (for at most 24 h): a retry
+      // of such a request is recognised by it and answered as a retry, never refused as another body.
+      // The refusal wrote nothing, so asking again is safe; remove once no such row can be left.
+      if (!idempotency || !(err instanceof ProblemException) || err.kind !== 'unprocessable') throw err;
+      outcome = await run({ ...idempotency, fingerprint: legacyRequestFingerprint(endpoint, body) });
     }
     if (outcome.kind === 'earlier_claim') return this.answerRetry(clientId, key!, outcome.claim, render);
     return { ...render(outcome), replayed: false };

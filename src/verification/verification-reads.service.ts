@@ -5,6 +5,7 @@ import type { Principal } from '../auth/roles';
 import { Page } from '../common/pagination';
 import { ProblemException } from '../common/problem';
 import { PrismaService } from '../database/prisma.service';
+import { PiiSearchBudget } from '../audit/pii-search-budget.service';
 import { PiiVault } from './pii-vault.service';
 import { VerificationStore } from './verification.store';
 import { VerificationFilters, VerificationRecord } from './verification.types';
@@ -15,9 +16,20 @@ export function seesFullPii(principal: Principal): boolean {
 }
 
 /**
+ * A role that sees personal data masked must not be able to confirm an unmasked value either:
+ * an exact-match search by ID number or name would recover a masked number in a few thousand
+ * tries (the hidden digits are a birth date). Clients may search (their own verifications,
+ * which they submitted); finance may not.
+ */
+export function maySearchByPii(principal: Principal): boolean {
+  return principal.role === 'compliance' || principal.role === 'client';
+}
+
+/**
  * Reads of verifications, scoped by who asks: a client key sees its own client's
  * only (another client's is 404, not 403); staff see all. Every read of personal
- * data in full is an audit event.
+ * data in full is an audit event; every search by ID number or name is one too, and
+ * spends the key's hourly budget (PiiSearchBudget).
  */
 @Injectable()
 export class VerificationReadsService {
@@ -26,6 +38,7 @@ export class VerificationReadsService {
     private readonly prisma: PrismaService,
     private readonly audit: AuditService,
     private readonly vault: PiiVault,
+    private readonly budget: PiiSearchBudget,
   ) {}
 
   async getVerification(principal: Principal, id: string, context: AuditContext): Promise<VerificationRecord> {
@@ -45,23 +58,35 @@ export class VerificationReadsService {
     limit: number,
     context: AuditContext,
   ): Promise<Page<VerificationRecord>> {
+    const byPii = filters.idCard !== undefined || filters.name !== undefined;
+    if (byPii) {
+      const details = { by_id_card: filters.idCard !== undefined, by_name: filters.name !== undefined };
+      // Refused before anything is hashed or looked up: the answer and its timing say nothing.
+      if (!maySearchByPii(principal)) {
+        await this.audit.recordBestEffort(context, {
+          action: 'auth.denied',
+          outcome: 'denied',
+          target: { type: 'endpoint', id: 'POST /v1/verifications/search' },
+          details: { reason: 'pii_search_not_allowed_for_role', key_prefix: principal.keyPrefix, ...details },
+        });
+        throw new ProblemException(
+          'forbidden',
+          'This role sees personal data masked and may not search by ID number or name.',
+        );
+      }
+      // Recorded before the search (and counted against the budget with it), so no search goes unaudited.
+      await this.budget.spend(context, {
+        action: 'verification.searched',
+        details,
+        idCardHmac: filters.idCard !== undefined ? this.vault.idCardHmac(filters.idCard) : null,
+      });
+    }
     const scope = principal.role === 'client' ? principal.clientId! : 'all_clients';
     if (principal.role === 'client' && filters.clientId !== undefined && filters.clientId !== principal.clientId) {
       // Another client's data does not exist for this key.
       return { items: [], next_cursor: null };
     }
     const page = await this.store.list(scope, filters, cursor, limit);
-    if (filters.idCard !== undefined || filters.name !== undefined) {
-      await this.audit.recordStandalone(context, {
-        action: 'verification.searched',
-        details: {
-          by_id_card: filters.idCard !== undefined,
-          by_name: filters.name !== undefined,
-          matches: page.items.length,
-        },
-        idCardHmac: filters.idCard !== undefined ? this.vault.idCardHmac(filters.idCard) : null,
-      });
-    }
     await this.auditFullReads(principal, page.items, context);
     return page;
   }

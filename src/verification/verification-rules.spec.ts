@@ -1,3 +1,4 @@
+import { createHash, createHmac } from 'node:crypto';
 import { UpstreamOutcome } from '../upstream/upstream.types';
 import {
   amountFor,
@@ -5,6 +6,7 @@ import {
   checkLocally,
   pendingDeadlineMs,
   quotaPeriods,
+  legacyRequestFingerprint,
   requestFingerprint,
   settle,
 } from './verification-rules';
@@ -102,11 +104,34 @@ describe('charges', () => {
 });
 
 describe('request fingerprints', () => {
+  const key = Buffer.alloc(32, 7);
+  const fp = (endpoint: string, body: unknown, k = key) => requestFingerprint(k, endpoint, body);
+
   it('ignore key order and undefined fields but not values or endpoints', () => {
-    const a = requestFingerprint('POST /v1/verifications', { name: '张三', id_card: '1', reference: undefined });
-    expect(requestFingerprint('POST /v1/verifications', { id_card: '1', name: '张三' })).toBe(a);
-    expect(requestFingerprint('POST /v1/verifications', { id_card: '2', name: '张三' })).not.toBe(a);
-    expect(requestFingerprint('POST /identity/idcard/ocr', { id_card: '1', name: '张三' })).not.toBe(a);
+    const a = fp('POST /v1/verifications', { name: '张三', id_card: '1', reference: undefined });
+    expect(fp('POST /v1/verifications', { id_card: '1', name: '张三' })).toBe(a);
+    expect(fp('POST /v1/verifications', { id_card: '2', name: '张三' })).not.toBe(a);
+    expect(fp('POST /identity/idcard/ocr', { id_card: '1', name: '张三' })).not.toBe(a);
+    expect(a).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('are keyed: without the PII HMAC key a stored value confirms no guessed identity', () => {
+    const body = { name: '张伟', id_card: '360426199101010071' };
+    const stored = fp('POST /v1/verifications', body);
+    // Neither the old unkeyed hash nor an HMAC under another key reproduces it.
+    expect(legacyRequestFingerprint('POST /v1/verifications', body)).not.toBe(stored);
+    expect(fp('POST /v1/verifications', body, Buffer.alloc(32, 8))).not.toBe(stored);
+    // Nor an HMAC directly under the PII HMAC key (the fingerprint key is derived, not reused).
+    const direct = createHmac('sha256', key)
+      .update('POST /v1/verifications\n{"id_card":"360426199101010071","name":"张伟"}')
+      .digest('hex');
+    expect(direct).not.toBe(stored);
+  });
+
+  it('keep the legacy form recognisable (SHA-256 of endpoint and canonical body)', () => {
+    const legacy = legacyRequestFingerprint('POST /v1/verifications', { name: '张三', id_card: '1' });
+    const expected = createHash('sha256').update('POST /v1/verifications\n{"id_card":"1","name":"张三"}').digest('hex');
+    expect(legacy).toBe(expected);
   });
 });
 

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { checkIdCardNumber } from '../domain/id-card-number';
 import { checkPersonName } from '../domain/person-name';
 import {
@@ -120,8 +120,24 @@ function canonicalJson(value: unknown): string {
   return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
 }
 
-/** Identifies a request for idempotency: same endpoint and same body (key order ignored) → same hash. */
-export function requestFingerprint(endpoint: string, body: unknown): string {
+/** Domain label of the key that fingerprints requests, derived from PII_HMAC_KEY (never the key itself). */
+const FINGERPRINT_KEY_LABEL = 'idgate/idempotency-request-fingerprint/v1';
+
+/**
+ * Identifies a request for idempotency: same endpoint and same body (key order ignored) → same
+ * value. Keyed (HMAC-SHA256 under a key derived from PII_HMAC_KEY): the body holds a name and
+ * an ID number, and an unkeyed hash in `idempotency_keys` would confirm a guessed identity offline.
+ */
+export function requestFingerprint(piiHmacKey: Buffer, endpoint: string, body: unknown): string {
+  const key = createHmac('sha256', piiHmacKey).update(FINGERPRINT_KEY_LABEL).digest();
+  return createHmac('sha256', key).update(endpoint).update('\n').update(canonicalJson(body)).digest('hex');
+}
+
+/**
+ * The unkeyed fingerprint idgate stored before requests were fingerprinted with an HMAC. Used only
+ * to recognise a retry of a key claimed before the upgrade (such rows expire within 24 h).
+ */
+export function legacyRequestFingerprint(endpoint: string, body: unknown): string {
   return createHash('sha256').update(endpoint).update('\n').update(canonicalJson(body)).digest('hex');
 }
 

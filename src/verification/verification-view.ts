@@ -5,19 +5,32 @@ import type { VerificationDto } from './dto/verification.dto';
 import { chargedFlag } from './verification-rules';
 import type { VerificationRecord } from './verification.types';
 
-const ADDRESS_VISIBLE_CHARS = 6;
+/**
+ * How much of a verification's personal data a response shows (README, "Personal data per role"):
+ * - `full`: everything (compliance; each such read is audited).
+ * - `masked`: what a role without full access may see of any verification, read at any time
+ *   (finance; a client reading its own): name `张*三`, ID number first 6 + last 4. The hidden
+ *   ID digits are the birth date, and the card's sex, ethnic group, birth date and address
+ *   would give it back or say more than the mask: they are withheld (empty strings).
+ * - `answer`: the answer to a client's own submission. In image mode it carries what the vendor
+ *   read from the card, in full, as the drop-in does (the client sent the card: nothing is
+ *   revealed that it did not hold). In name + ID mode the vendor only echoes what the client
+ *   sent, which is shown masked.
+ */
+export type PiiView = 'full' | 'masked' | 'answer';
 
-export function maskAddress(address: string): string {
-  const chars = Array.from(address);
-  if (chars.length <= ADDRESS_VISIBLE_CHARS) return address === '' ? '' : '*'.repeat(chars.length);
-  return chars.slice(0, ADDRESS_VISIBLE_CHARS).join('') + '*'.repeat(Math.min(8, chars.length - ADDRESS_VISIBLE_CHARS));
-}
-
-/** The API's view of a verification; personal data masked unless `fullPii`. */
-export function toVerificationDto(v: VerificationRecord, fullPii: boolean): VerificationDto {
+/**
+ * The API's view of a verification. `true` / `false` are the older boolean form: `true` is
+ * `full`, `false` is `answer` (what apiReply renders for the submitting client).
+ */
+export function toVerificationDto(v: VerificationRecord, view: PiiView | boolean): VerificationDto {
+  const shown: PiiView = view === true ? 'full' : view === false ? 'answer' : view;
   const pii = v.pii;
   const ocr = pii?.ocr;
-  const show = (value: string, mask: (s: string) => string) => (value === '' ? '' : fullPii ? value : mask(value));
+  const full = shown === 'full' || (shown === 'answer' && v.mode === 'image');
+  const masked = (value: string, mask: (s: string) => string) => (value === '' ? '' : full ? value : mask(value));
+  // Withheld, not masked: any part of them would reveal the masked digits or more.
+  const cardField = (value: string | undefined) => (full ? (value ?? '') : '');
   return {
     id: v.id,
     status: v.status,
@@ -28,12 +41,12 @@ export function toVerificationDto(v: VerificationRecord, fullPii: boolean): Veri
     amount: v.amount,
     currency: v.currency,
     reused: v.reusedFromId !== null,
-    name: show(pii?.name ?? '', maskPersonName),
-    id_card: show(pii?.idCard ?? '', maskIdCardNumber),
-    sex: ocr?.sex ?? '',
-    nation: ocr?.nation ?? '',
-    birth: ocr?.birth ?? '',
-    address: show(ocr?.address ?? '', maskAddress),
+    name: masked(pii?.name ?? '', maskPersonName),
+    id_card: masked(pii?.idCard ?? '', maskIdCardNumber),
+    sex: cardField(ocr?.sex),
+    nation: cardField(ocr?.nation),
+    birth: cardField(ocr?.birth),
+    address: cardField(ocr?.address),
     reference: v.reference,
     upstream_trace_id: v.upstreamTraceId,
     client_id: v.clientId,

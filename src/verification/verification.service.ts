@@ -17,7 +17,9 @@ import type { AdmissionPermit } from './admission-gate';
 import { ClientPolicyService } from './client-policy.service';
 import { EarlierClaim, IdempotencyScope, IdempotencyService, StoredReply } from './idempotency.service';
 import { VerificationMetrics } from './verification.metrics';
-import { amountFor, checkLocally, quotaPeriods, requestDeadlineMs, settle, Settlement } from './verification-rules';
+import { answerHmacs, prepareFields } from './encryption-rules';
+import { PiiVault } from './pii-vault.service';
+import { amountFor, quotaPeriods, requestDeadlineMs, settle, Settlement } from './verification-rules';
 import { Tx, VerificationBase, VerificationStore } from './verification.store';
 import { Channel, Mode, VerificationRecord, VerificationRequest } from './verification.types';
 
@@ -89,6 +91,7 @@ export class VerificationService {
     private readonly prices: PriceService,
     private readonly idempotency: IdempotencyService,
     private readonly config: AppConfig,
+    private readonly vault: PiiVault,
   ) {
     this.settleRetry = retry(
       handleWhen((err) => isTransientDatabaseError(err) && !this.prisma.drainExpired),
@@ -134,19 +137,10 @@ export class VerificationService {
       currency: price.currency,
     };
 
-    // With the vendor's field encryption, idgate cannot read name or ID number: no local checks, nothing to store.
-    const readable = mode === 'name_id_card' && !request.encryption;
-    let name = readable ? request.name! : null;
-    let idCard = readable ? request.idCard! : null;
-    let rejection: { result: '-2' | '-3'; description: string } | null = null;
-    if (readable) {
-      const check = checkLocally({ name: name!, idCard: idCard! }, now);
-      if (check.kind === 'rejected') rejection = check;
-      else {
-        name = check.normalized.name;
-        idCard = check.normalized.idCard;
-      }
-    }
+    // Fields sent in clear get the local checks (and are stored with their HMACs); the fields the
+    // vendor's `encryption` names are unreadable here and go to the vendor as sent.
+    const fields = prepareFields(request, mode, now);
+    const { name, idCard, rejection } = fields;
 
     // The circuit's permission to call, taken in the transaction; released when the call has ended.
     let releaseCall = (): void => undefined;
@@ -164,7 +158,7 @@ export class VerificationService {
             if (claim !== 'claimed') return { kind: 'earlier_claim', claim } as const;
           }
           if (rejection) {
-            const rejected = await this.recordLocalRejection(tx, base, name!, idCard!, rejection, options);
+            const rejected = await this.recordLocalRejection(tx, base, name, idCard, rejection, options);
             return { kind: 'final', verification: rejected } as const;
           }
           const policy = await this.policies.policyFor(clientId, tx);
@@ -174,7 +168,7 @@ export class VerificationService {
             await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`idgate.admission.${clientId}`}))`;
             await this.enforceQuotas(tx, clientId, policy, price.amount, now);
           }
-          if (readable && policy.reuseWindowSeconds) {
+          if (fields.bothClear && policy.reuseWindowSeconds) {
             const reused = await this.reuse(tx, base, name!, idCard!, policy.reuseWindowSeconds, now, options);
             if (reused) return { kind: 'final', verification: reused } as const;
           }
@@ -218,8 +212,7 @@ export class VerificationService {
     try {
       outcome = await this.upstream.verify(
         {
-          ...(request.name !== undefined ? { name: request.encryption ? request.name : name! } : {}),
-          ...(request.idCard !== undefined ? { id_card: request.encryption ? request.idCard : idCard! } : {}),
+          ...fields.upstream,
           ...(request.imageUrl !== undefined ? { image_url: request.imageUrl } : {}),
           ...(request.encryption !== undefined ? { encryption: request.encryption } : {}),
         },
@@ -298,9 +291,8 @@ export class VerificationService {
           upstreamAttempts: s.attempts,
           upstreamError: s.error,
           ocrEnc: this.store.sealedOcr(s.ocr),
-          ...(current.mode === 'image' && s.ocr?.id_card
-            ? { idCardHmac: this.store.sealedPii(null, s.ocr.id_card).idCardHmac }
-            : {}),
+          // For exact search: the ID number read from a card, and readable echoes of fields sent encrypted.
+          ...answerHmacs(this.vault, current, s.ocr, new Date()),
           completedAt: new Date(),
         },
       });
@@ -337,8 +329,8 @@ export class VerificationService {
   private async recordLocalRejection(
     tx: Tx,
     base: VerificationBase,
-    name: string,
-    idCard: string,
+    name: string | null,
+    idCard: string | null,
     check: { result: '-2' | '-3'; description: string },
     options: SubmitOptions,
   ): Promise<VerificationRecord> {

@@ -12,8 +12,13 @@ import { SearchVerificationsDto, VerificationFiltersDto } from './dto/list-verif
 import { VerificationDto, VerificationPageDto } from './dto/verification.dto';
 import { SubmissionService } from './submission.service';
 import { VerificationReadsService, seesFullPii } from './verification-reads.service';
-import { toVerificationDto } from './verification-view';
+import { PiiView, toVerificationDto } from './verification-view';
 import { VerificationFilters } from './verification.types';
+
+/** Reads show personal data in full to compliance only; to everyone else (finance, a client reading its own) masked. */
+function readView(principal: Principal): PiiView {
+  return seesFullPii(principal) ? 'full' : 'masked';
+}
 
 function filtersOf(dto: VerificationFiltersDto & Partial<SearchVerificationsDto>): VerificationFilters {
   const filters: VerificationFilters = {};
@@ -87,6 +92,8 @@ export class VerificationsController {
   @Authenticated({
     roles: ['client', 'compliance', 'finance'],
     summary: 'One verification (compliance sees personal data in full; that read is audited)',
+    description:
+      'Finance, and a client reading its own, see the name as `张*三` and the ID number as its first 6 and last 4 characters; sex, nation, birth and address are empty (they would reveal the masked digits or more).',
   })
   @ApiOkResponse({ type: VerificationDto })
   @ApiNotFoundResponse({ description: 'No such verification (or not yours).' })
@@ -95,7 +102,7 @@ export class VerificationsController {
     @CurrentPrincipal() principal: Principal,
     @CurrentAuditContext() audit: AuditContext,
   ): Promise<VerificationDto> {
-    return toVerificationDto(await this.reads.getVerification(principal, id, audit), seesFullPii(principal));
+    return toVerificationDto(await this.reads.getVerification(principal, id, audit), readView(principal));
   }
 
   @Get()
@@ -117,6 +124,8 @@ export class VerificationsController {
   @Authenticated({
     roles: ['client', 'compliance', 'finance'],
     summary: 'Search verifications, including by exact ID number or name (kept out of URLs)',
+    description:
+      'A search by `id_card` or `name` is audited and spends one of the key’s PII_SEARCH_PER_HOUR exact-match searches (shared with the audit search): beyond them, 429 with Retry-After and a security alert. Finance sees personal data masked and gets 403 for such a search; a client searches its own verifications only.',
   })
   @ApiOkResponse({ type: VerificationPageDto })
   async search(
@@ -140,7 +149,7 @@ export class VerificationsController {
       audit,
     );
     return {
-      items: page.items.map((v) => toVerificationDto(v, seesFullPii(principal))),
+      items: page.items.map((v) => toVerificationDto(v, readView(principal))),
       next_cursor: page.next_cursor,
     };
   }

@@ -1,6 +1,25 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { IsOptional, IsString, MaxLength, MinLength } from 'class-validator';
+import { IsOptional, IsString, MaxLength, MinLength, registerDecorator } from 'class-validator';
+import { containsIdCardNumber } from '../../domain/id-card-in-text';
 import { DropInRequestDto } from './drop-in.dto';
+
+/**
+ * A reference is shown unmasked to every role that may read the verification and is an
+ * exact-match filter: an ID number in it would undo the mask and the search rules.
+ */
+function HoldsNoIdCardNumber(): PropertyDecorator {
+  return (target: object, propertyName: string | symbol) =>
+    registerDecorator({
+      name: 'holdsNoIdCardNumber',
+      target: target.constructor,
+      propertyName: String(propertyName),
+      validator: {
+        validate: (value: unknown) => typeof value !== 'string' || !containsIdCardNumber(value),
+        defaultMessage: () =>
+          'must not contain an ID number: references are shown unmasked to every role that reads the verification',
+      },
+    });
+}
 
 /*
  * The upstream's request fields (shared with the drop-in endpoint), plus idgate's own.
@@ -17,7 +36,8 @@ export class CreateVerificationDto extends DropInRequestDto {
   image_base64?: unknown;
 
   @ApiPropertyOptional({
-    description: 'Your own id for this verification (searchable).',
+    description:
+      'Your own id for this verification (searchable). Shown unmasked to every role that may read the verification: it must not contain an ID number (400), and should hold no other personal data.',
     example: 'order-1234',
     maxLength: 255,
   })
@@ -25,5 +45,6 @@ export class CreateVerificationDto extends DropInRequestDto {
   @IsString()
   @MinLength(1)
   @MaxLength(255)
+  @HoldsNoIdCardNumber()
   reference?: string;
 }

@@ -54,33 +54,48 @@ export class VerificationDto {
   reused: boolean;
 
   @ApiProperty({
-    description: 'Name: masked (`张*三`) unless the caller’s role may see it in full; empty when unknown or purged.',
+    description:
+      'Name: in full for compliance; masked (`张*三`) for finance and in a client’s reads; in the answer to a client’s own submission, masked in name + ID mode and as read from the card in image mode. Empty when unknown or purged.',
     example: '张*',
   })
   name: string;
 
   @ApiProperty({
-    description: 'ID number: masked (`360426********0071`) unless the caller’s role may see it in full.',
+    description:
+      'ID number: in full for compliance; first 6 and last 4 characters (`360426********0071`) for finance and in a client’s reads (the hidden digits are the birth date); in the answer to a client’s own submission, masked in name + ID mode and as read from the card in image mode.',
     example: '360426********0071',
   })
   id_card: string;
 
-  @ApiProperty({ description: 'Sex read from the card (image mode); empty otherwise.' })
+  @ApiProperty({
+    description:
+      'Sex read from the card (image mode): for compliance, and in the answer to the client’s own image submission; empty otherwise (withheld from masked views).',
+  })
   sex: string;
 
-  @ApiProperty({ description: 'Ethnic group read from the card (image mode); empty otherwise.' })
+  @ApiProperty({
+    description:
+      'Ethnic group read from the card (image mode): for compliance, and in the answer to the client’s own image submission; empty otherwise (withheld from masked views).',
+  })
   nation: string;
 
-  @ApiProperty({ description: 'Birth date read from the card (image mode); empty otherwise.' })
+  @ApiProperty({
+    description:
+      'Birth date read from the card (image mode): for compliance, and in the answer to the client’s own image submission; empty otherwise (withheld from masked views: it is what the ID number’s mask hides).',
+  })
   birth: string;
 
   @ApiProperty({
     description:
-      'Address read from the card (image mode): masked after its first 6 characters unless the role may see it in full.',
+      'Address read from the card (image mode): for compliance, and in the answer to the client’s own image submission; empty otherwise (withheld from masked views).',
   })
   address: string;
 
-  @ApiProperty({ description: 'The client’s own reference, if given.', nullable: true, type: String })
+  @ApiProperty({
+    description: 'The client’s own reference, if given (shown to every role that may read the verification).',
+    nullable: true,
+    type: String,
+  })
   reference: string | null;
 
   @ApiProperty({

@@ -56,9 +56,13 @@ export function verificationsView() {
     field(
       'ID number (exact)',
       h('input', { type: 'text', name: 'id_card', inputmode: 'text', spellcheck: 'false', maxlength: 64 }),
-      'Matched by keyed hash',
+      'Matched by keyed hash. Each search (and page) by ID number or name is audited and counts against your hourly budget.',
     ),
-    field('Name (exact)', h('input', { type: 'text', name: 'name', spellcheck: 'false', maxlength: 200 })),
+    field(
+      'Name (exact)',
+      h('input', { type: 'text', name: 'name', spellcheck: 'false', maxlength: 200 }),
+      'Matched by keyed hash; counts against the same budget.',
+    ),
     field(
       'Rows per page',
       select(

@@ -1,0 +1,107 @@
+import { Injectable } from '@nestjs/common';
+import { ProblemException } from '../common/problem';
+import { AppConfig } from '../config/app-config';
+import { PrismaService } from '../database/prisma.service';
+import type { AuditEventInput } from './audit-event-row';
+import { AuditService } from './audit.service';
+import type { AuditContext } from './audit-vocabulary';
+import { SecurityAlerts } from './security-alerts.service';
+
+/** The sliding window of the budget. */
+export const PII_SEARCH_WINDOW_MS = 60 * 60 * 1000;
+
+/** The audit events that record an exact-match search by ID number or name (both endpoints). */
+export const PII_SEARCH_ACTIONS = ['verification.searched', 'audit.searched'] as const;
+export type PiiSearchAction = (typeof PII_SEARCH_ACTIONS)[number];
+
+/** Seconds until a budget that is spent frees a search: when its oldest search leaves the window. */
+export function budgetRetryAfterSeconds(oldestInWindow: Date | null, now: Date): number {
+  if (oldestInWindow === null) return 1;
+  return Math.max(1, Math.ceil((oldestInWindow.getTime() + PII_SEARCH_WINDOW_MS - now.getTime()) / 1000));
+}
+
+/**
+ * The hourly budget of exact-match personal-data searches per API key (PII_SEARCH_PER_HOUR),
+ * shared by POST /v1/verifications/search and POST /v1/audit/events/search. Each such search
+ * is an audit event, so the budget is counted on the audit trail itself: it holds across
+ * instances and restarts without anything else to share, and the count is what compliance
+ * sees. Checking the count and recording the search happen in one transaction under a per-key
+ * advisory lock, so concurrent searches cannot overspend it.
+ *
+ * Over budget: 429 with Retry-After, and a security alert (`pii_search_budget_exhausted`),
+ * once per key and window, so a loop of refused searches cannot flood the audit trail.
+ *
+ * Part of the audit module because it counts on the audit trail; the verification module
+ * uses it through this exported service.
+ */
+@Injectable()
+export class PiiSearchBudget {
+  /** Keys this process raised the alert for, until when: covers the alert not yet committed. */
+  private readonly alertedUntil = new Map<string, number>();
+
+  private readonly perHour: number;
+
+  constructor(
+    private readonly prisma: PrismaService,
+    private readonly audit: AuditService,
+    private readonly alerts: SecurityAlerts,
+    config: AppConfig,
+  ) {
+    this.perHour = config.abuse.piiSearchesPerHour;
+  }
+
+  /**
+   * Records the search event if the caller's key has budget left; otherwise raises the alert
+   * (once per window) and throws 429. Nothing is searched before this returns.
+   */
+  async spend(context: AuditContext, event: AuditEventInput & { action: PiiSearchAction }): Promise<void> {
+    const keyId = context.actor.type === 'api_key' ? context.actor.id : null;
+    if (keyId === null) {
+      await this.audit.recordStandalone(context, event);
+      return;
+    }
+    const now = new Date();
+    const since = new Date(now.getTime() - PII_SEARCH_WINDOW_MS);
+    const verdict = await this.prisma.$transaction(
+      async (tx) => {
+        await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`idgate.pii-search.${keyId}`}))`;
+        const [used] = await tx.$queryRaw<Array<{ searches: bigint; oldest: Date | null }>>`
+          SELECT count(*)::bigint AS searches, min(occurred_at) AS oldest FROM audit_events
+          WHERE actor_type = 'api_key' AND actor_id = ${keyId} AND occurred_at > ${since}
+            AND action IN ('verification.searched', 'audit.searched')`;
+        if (Number(used.searches) < this.perHour) {
+          await this.audit.record(tx, context, event);
+          return { spent: false as const };
+        }
+        const [alerted] = await tx.$queryRaw<Array<{ found: boolean }>>`
+          SELECT EXISTS (
+            SELECT 1 FROM audit_events
+            WHERE actor_type = 'api_key' AND actor_id = ${keyId} AND occurred_at > ${since}
+              AND action = 'security.alert' AND details->>'reason' = 'pii_search_budget_exhausted'
+          ) AS found`;
+        return { spent: true as const, oldest: used.oldest, alerted: alerted.found };
+      },
+      // A search refused for want of a connection is a 503 like any other; wait as long as audit writes do.
+      { maxWait: 10_000 },
+    );
+    if (!verdict.spent) return;
+
+    if (!verdict.alerted && (this.alertedUntil.get(keyId) ?? 0) <= now.getTime()) {
+      for (const [id, until] of this.alertedUntil) if (until <= now.getTime()) this.alertedUntil.delete(id);
+      this.alertedUntil.set(keyId, now.getTime() + PII_SEARCH_WINDOW_MS);
+      await this.alerts.raise(
+        context,
+        'pii_search_budget_exhausted',
+        { limit_per_hour: this.perHour, endpoint: event.action === 'audit.searched' ? 'audit' : 'verifications' },
+        { type: 'api_key', id: keyId },
+      );
+    }
+    const retryAfter = budgetRetryAfterSeconds(verdict.oldest, now);
+    throw new ProblemException(
+      'rate-limited',
+      `This API key has used its ${this.perHour} searches by ID number or name for this hour.`,
+      { retry_after_seconds: retryAfter },
+      { 'Retry-After': String(retryAfter) },
+    );
+  }
+}
