@@ -1,5 +1,4 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { stringify } from 'csv-stringify/sync';
 import { decodeCursor, encodeCursor, Page } from '../common/pagination';
 import { loggableError } from '../common/problem.filter';
 import { AppConfig } from '../config/app-config';
@@ -19,7 +18,14 @@ import {
 } from './audit-rows';
 import { AuditSealer } from './audit-sealer.service';
 import { AuditContext } from './audit-vocabulary';
-import { AuditEventView, CheckpointView, EXPORT_FORMAT, EXPORT_VERSION } from './export-format';
+import {
+  auditCsvHeader,
+  auditCsvLines,
+  AuditEventView,
+  CheckpointView,
+  EXPORT_FORMAT,
+  EXPORT_VERSION,
+} from './export-format';
 import { normalizeIdCardNumber } from '../domain/id-card-number';
 import { idCardHmac } from './id-card-hmac';
 
@@ -35,24 +41,6 @@ export interface ExportRange extends AuditEventFilters {
 
 const EXPORT_BATCH = 1000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const CSV_COLUMNS = [
-  'seq',
-  'id',
-  'occurred_at',
-  'actor_type',
-  'actor_id',
-  'actor_role',
-  'action',
-  'target_type',
-  'target_id',
-  'outcome',
-  'request_id',
-  'ip',
-  'details',
-  'id_card_hmac',
-  'prev_hash',
-  'hash',
-];
 
 /**
  * The audit trail (SPEC §5): the one way other modules record events, and how
@@ -169,7 +157,7 @@ export class AuditService {
         }) + '\n'
       );
     } else {
-      yield stringify([CSV_COLUMNS]);
+      yield auditCsvHeader();
     }
     for (;;) {
       const keyset = position ? [Prisma.sql`(e.txid, e.id) > (${position.txid}::bigint, ${position.id}::uuid)`] : [];
@@ -184,7 +172,7 @@ export class AuditService {
       position = { txid: last.txid, id: last.id };
       events += rows.length;
       if (format === 'csv') {
-        yield stringify(rows.map((r) => csvRecord(eventView(r))));
+        yield auditCsvLines(rows.map(eventView));
       } else {
         const sealed = rows.filter((r) => r.seq !== null).map((r) => Number(r.seq));
         const signed = sealed.length
@@ -245,27 +233,6 @@ export class AuditService {
 function isComplete(range: ExportRange): boolean {
   const { fromSeq: _from, toSeq: _to, ...content } = range;
   return Object.values(content).every((v) => v === undefined);
-}
-
-function csvRecord(v: AuditEventView): (string | number | null)[] {
-  return [
-    v.seq,
-    v.id,
-    v.occurred_at,
-    v.actor.type,
-    v.actor.id,
-    v.actor.role,
-    v.action,
-    v.target.type,
-    v.target.id,
-    v.outcome,
-    v.request_id,
-    v.ip,
-    JSON.stringify(v.details),
-    v.id_card_hmac,
-    v.prev_hash,
-    v.hash,
-  ];
 }
 
 /** The filters an export ran with, for its header (never an ID number: only whether one was searched). */

@@ -1,4 +1,5 @@
 import type { KeyObject } from 'node:crypto';
+import { csvRows } from '../common/csv-safety';
 import { ChainedEventFields, eventHash, GENESIS_HASH, JsonValue } from './canonical';
 import { publicKeyFromPem, publicKeyId, verifyCheckpoint } from './checkpoint';
 
@@ -39,6 +40,63 @@ export interface CheckpointView {
   signed_at: string;
   key_id: string;
   signature: string;
+}
+
+/*
+ * The CSV export: one row per event, for spreadsheets; it carries the same
+ * fields but is not verifiable (use NDJSON for that). Cells are made safe
+ * against formula injection (common/csv-safety.ts); the events, their hashes
+ * and the NDJSON are untouched.
+ */
+export const AUDIT_CSV_COLUMNS = [
+  'seq',
+  'id',
+  'occurred_at',
+  'actor_type',
+  'actor_id',
+  'actor_role',
+  'action',
+  'target_type',
+  'target_id',
+  'outcome',
+  'request_id',
+  'ip',
+  'details',
+  'id_card_hmac',
+  'prev_hash',
+  'hash',
+] as const;
+
+/** One event as a CSV row (before the safety pass), in AUDIT_CSV_COLUMNS order. */
+export function auditCsvRecord(v: AuditEventView): (string | number | null)[] {
+  return [
+    v.seq,
+    v.id,
+    v.occurred_at,
+    v.actor.type,
+    v.actor.id,
+    v.actor.role,
+    v.action,
+    v.target.type,
+    v.target.id,
+    v.outcome,
+    v.request_id,
+    v.ip,
+    JSON.stringify(v.details),
+    v.id_card_hmac,
+    v.prev_hash,
+    v.hash,
+  ];
+}
+
+/** The CSV export's header line. */
+export function auditCsvHeader(): string {
+  return csvRows([AUDIT_CSV_COLUMNS]);
+}
+
+/** CSV lines for a batch of events, every cell safe to open in a spreadsheet. */
+export function auditCsvLines(events: readonly AuditEventView[]): string {
+  return csvRows(events.map(auditCsvRecord));
 }
 
 export function fieldsFromView(e: AuditEventView): ChainedEventFields {

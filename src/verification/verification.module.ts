@@ -8,6 +8,7 @@ import { ClientPolicyController } from './client-policy.controller';
 import { ClientPolicyService } from './client-policy.service';
 import { DropInController } from './drop-in.controller';
 import { IdempotencyService } from './idempotency.service';
+import { ImageUrlPortsSetting } from './image-url-ports';
 import { PiiMaintenanceService } from './pii-maintenance.service';
 import { PiiVault } from './pii-vault.service';
 import { SubmissionService } from './submission.service';
@@ -33,6 +34,7 @@ import { VerificationsController } from './verifications.controller';
     VerificationSweeper,
     ChargeSettlementService,
     VerificationMetrics,
+    ImageUrlPortsSetting,
   ],
   exports: [
     VerificationMetrics,

@@ -1,15 +1,15 @@
 import { createHash } from 'node:crypto';
+import { StringDecoder } from 'node:string_decoder';
 import { performance } from 'node:perf_hooks';
-import { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Injectable, Logger } from '@nestjs/common';
-import { CsvError, parse } from 'csv-parse';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { stringify } from 'csv-stringify/sync';
 import { AuditService } from '../../audit/audit.service';
 import type { AuditContext } from '../../audit/audit-vocabulary';
 import type { Principal } from '../../auth/roles';
+import { csvRows } from '../../common/csv-safety';
 import { decodeCursor, encodeCursor, Page } from '../../common/pagination';
 import { ProblemException, validationProblem } from '../../common/problem';
 import { AppConfig } from '../../config/app-config';
@@ -29,6 +29,7 @@ import {
   STATEMENT_HEADER,
   unreadableLine,
 } from './statement-rules';
+import { StatementReader, StatementRecord, withoutControlCharacters } from './statement-reader';
 import type { StatementUpload } from './statement-upload';
 
 /** Lines per COPY while loading: each batch is its own short transaction. */
@@ -44,7 +45,8 @@ const EXPORT_BATCH = 5000;
 export const TIME_WINDOW_TOLERANCE_MS = 2000;
 /** The matching pass (not the upload) runs in one transaction; bounded so it cannot hold locks forever. */
 const MATCH_TIMEOUT_MS = 15 * 60_000;
-const MAX_RECORD_BYTES = 64 * 1024;
+/** The longest statement line (characters); a longer one is reported as malformed and skipped unread. */
+const MAX_RECORD_CHARS = 64 * 1024;
 
 const NOT_A_STATEMENT = `is not a vendor statement: the first line must be exactly ${STATEMENT_HEADER}`;
 
@@ -156,9 +158,11 @@ class LineBatch {
       const l = parsed.line;
       this.push(l.lineNo, l.traceId, l.calledAt.toISOString(), l.result, l.charged, l.amount, null);
     } else {
-      // A malformed line keeps its trace id as sent (truncated) so finance can find it; nothing else.
-      const trace = raw[0]?.trim().slice(0, 128) || null;
-      this.push(parsed.lineNo, trace, null, null, null, null, parsed.problem.slice(0, 300));
+      // A malformed line keeps its trace id as sent (truncated, control characters dropped) so finance can find it.
+      const trace = withoutControlCharacters(raw[0] ?? '')
+        .trim()
+        .slice(0, 128);
+      this.push(parsed.lineNo, trace || null, null, null, null, null, parsed.problem.slice(0, 300));
     }
   }
 
@@ -184,11 +188,13 @@ class LineBatch {
 /**
  * Reconciliation against the vendor's statement (SPEC §7, issue 6).
  *
- * 1. Load: the upload is streamed through csv-parse into `reconciliation_lines`
- *    with one COPY per 20,000 lines on a connection of its own; each COPY is a
- *    short transaction, so no transaction spans the upload and the audit
- *    sealer's watermark is not held back by a slow client. A refused header
- *    stores nothing; a failed upload removes what it loaded.
+ * 1. Load: the upload is streamed through StatementReader (statement-reader.ts:
+ *    a line it cannot read is stored as malformed with its line number, and
+ *    reading goes on) into `reconciliation_lines` with one COPY per 20,000
+ *    lines on a connection of its own; each COPY is a short transaction, so no
+ *    transaction spans the upload and the audit sealer's watermark is not held
+ *    back by a slow client. A refused header stores nothing; a failed upload
+ *    (the client went away) removes what it loaded.
  * 2. Match, in ONE transaction (serialised with other reconciliations): one
  *    set-based pass joins the lines to `verification_charges` by trace id;
  *    a second, small pass pairs lines nobody claimed with our `unknown` calls
@@ -224,37 +230,45 @@ export class ReconciliationService {
 
     const hash = createHash('sha256');
     let bytes = 0;
-    const tap = new Transform({
-      transform(chunk: Buffer, _encoding, done) {
+    const decoder = new StringDecoder('utf8');
+    const reader = new StatementReader({
+      maxRecordChars: MAX_RECORD_CHARS,
+      // A quoted field spanning lines is kept only when it makes a good line; otherwise its quote was unbalanced.
+      acceptSpanning: (fields) => parseStatementLine(fields, 0).ok,
+    });
+    // Records of the chunk just read (bounded by one chunk): the stream is read only as they are stored.
+    const ready: StatementRecord[] = [];
+    const emit = (record: StatementRecord) => void ready.push(record);
+    // Not destroyed on return: after a refusal the rest of the request is drained, so the client gets the answer.
+    const chunks = upload.stream.iterator({ destroyOnReturn: false }) as AsyncIterator<Buffer | string>;
+    let finished = false;
+    const fill = async (): Promise<void> => {
+      while (ready.length === 0 && !finished) {
+        const next = await chunks.next();
+        if (next.done) {
+          reader.push(decoder.end(), emit);
+          reader.end(emit);
+          finished = true;
+          return;
+        }
+        const chunk = typeof next.value === 'string' ? Buffer.from(next.value) : next.value;
         hash.update(chunk);
         bytes += chunk.length;
-        done(null, chunk);
-      },
-    });
-    const parser = parse({
-      relax_column_count: true,
-      skip_empty_lines: true,
-      skip_records_with_error: true,
-      info: true,
-      bom: true,
-      max_record_size: MAX_RECORD_BYTES,
-    });
-    const unreadable: ParsedLine[] = [];
-    parser.on('skip', (err: CsvError & { lines?: number }) =>
-      unreadable.push(unreadableLine(err.lines ?? 0, err.code)),
-    );
-    const piping = pipeline(upload.stream, tap, parser).catch((err: unknown) => err);
-    const records = parser[Symbol.asyncIterator]() as AsyncIterator<{ record: string[]; info: { lines: number } }>;
-
-    const first = await records.next().catch(() => ({ done: true as const, value: undefined }));
-    const headerOk =
-      !first.done &&
-      first.value.info.lines === 1 &&
-      isStatementHeader(first.value.record) &&
-      unreadable.every((u) => !u.ok && u.lineNo > 1);
-    if (!headerOk) {
-      parser.destroy();
+        reader.push(decoder.write(chunk), emit);
+      }
+    };
+    const release = async () => {
+      await chunks.return?.().catch(() => undefined);
       upload.discard();
+    };
+
+    const first = await fill().then(
+      () => ready.shift(),
+      () => undefined,
+    );
+    const headerOk = first?.kind === 'record' && first.lineNo === 1 && isStatementHeader(first.fields);
+    if (!headerOk) {
+      await release();
       throw validationProblem([{ field: 'file', message: NOT_A_STATEMENT }]);
     }
 
@@ -288,31 +302,33 @@ export class ReconciliationService {
       await loader.connect();
       let batch = new LineBatch();
       const flush = async () => {
-        for (const u of unreadable.splice(0)) batch.add(u);
         if (batch.size === 0) return;
         lineCount += batch.size;
-        maxLineNo = Math.max(maxLineNo, ...batch.lineNo);
+        maxLineNo = Math.max(maxLineNo, batch.lineNo[batch.size - 1]);
         await this.insertLines(loader, id, batch);
         batch = new LineBatch();
       };
       for (;;) {
-        const next = await records.next();
-        if (next.done) break;
-        const { record, info } = next.value;
-        const parsed = parseStatementLine(record, info.lines);
-        if (parsed.ok) {
-          const at = parsed.line.calledAt;
-          if (!minCalledAt || at < minCalledAt) minCalledAt = at;
-          if (!maxCalledAt || at > maxCalledAt) maxCalledAt = at;
+        await fill();
+        if (ready.length === 0) break;
+        for (const record of ready.splice(0)) {
+          if (record.kind === 'unreadable') {
+            batch.add(unreadableLine(record.lineNo, record.problem), [record.firstField]);
+          } else {
+            const parsed = parseStatementLine(record.fields, record.lineNo);
+            if (parsed.ok) {
+              const at = parsed.line.calledAt;
+              if (!minCalledAt || at < minCalledAt) minCalledAt = at;
+              if (!maxCalledAt || at > maxCalledAt) maxCalledAt = at;
+            }
+            batch.add(parsed, record.fields);
+          }
+          if (batch.size >= LOAD_BATCH) await flush();
         }
-        batch.add(parsed, record);
-        if (batch.size + unreadable.length >= LOAD_BATCH) await flush();
       }
-      const failure = await piping;
-      if (failure) throw failure;
       await flush();
     } catch (err) {
-      upload.discard();
+      await release();
       await this.discardLoad(id);
       if (err instanceof ProblemException) throw err;
       this.logger.warn({ reconciliation_id: id, reason: (err as Error).name }, 'statement upload failed');
@@ -655,7 +671,7 @@ export class ReconciliationService {
   /** The whole report as CSV, read in keyset batches: memory stays flat for any size. */
   async *exportCsv(id: string, status?: ItemStatus): AsyncGenerator<string> {
     await this.summary(id);
-    yield stringify([ITEM_CSV_COLUMNS]);
+    yield csvRows([ITEM_CSV_COLUMNS]);
     let after = -1;
     for (;;) {
       const rows = await this.prisma.$queryRaw<ItemRow[]>`
@@ -666,7 +682,7 @@ export class ReconciliationService {
         LIMIT ${EXPORT_BATCH}`;
       if (rows.length === 0) return;
       after = rows[rows.length - 1].seq;
-      yield stringify(rows.map((r) => ITEM_CSV_COLUMNS.map((c) => csvValue(itemView(r)[c]))));
+      yield csvRows(rows.map((r) => ITEM_CSV_COLUMNS.map((c) => csvValue(itemView(r)[c]))));
       if (rows.length < EXPORT_BATCH) return;
     }
   }

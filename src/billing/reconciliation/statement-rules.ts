@@ -80,7 +80,7 @@ export function parseStatementLine(fields: readonly string[], lineNo: number): P
   return { ok: true, line: { lineNo, traceId, calledAt, result, charged, amount } };
 }
 
-/** A record csv-parse could not read at all (unclosed quote, …), as a malformed line. */
+/** A line the statement reader could not read at all (unbalanced quote, NUL, …), as a malformed line. */
 export function unreadableLine(lineNo: number, reason: string): ParsedLine {
   return { ok: false, lineNo, problem: `unreadable CSV: ${reason}`.slice(0, 300) };
 }

@@ -1,8 +1,8 @@
 import { Controller, Get, Headers, Query, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiProduces, ApiTags } from '@nestjs/swagger';
-import { stringify } from 'csv-stringify/sync';
 import type { Response } from 'express';
 import { Authenticated } from '../../auth/authenticated.decorator';
+import { csvRows } from '../../common/csv-safety';
 import { UsageQueryDto, UsageReportDto } from '../dto/usage.dto';
 import { UsageService } from './usage.service';
 
@@ -49,6 +49,6 @@ export class UsageController {
     if (!wantsCsv(query.format, accept)) return report;
     res.type('text/csv; charset=utf-8');
     res.setHeader('Content-Disposition', `attachment; filename="usage-${query.group_by}.csv"`);
-    return stringify([[...USAGE_CSV_COLUMNS], ...report.items.map((i) => USAGE_CSV_COLUMNS.map((c) => i[c]))]);
+    return csvRows([[...USAGE_CSV_COLUMNS], ...report.items.map((i) => USAGE_CSV_COLUMNS.map((c) => i[c]))]);
   }
 }
