@@ -176,8 +176,8 @@ async function main(): Promise<void> {
     const port = (app.getHttpServer().address() as AddressInfo).port;
     const actor = systemContext('bench');
     const clientId = (await app.get(ClientsService).findOrCreateClient('bench-client', actor)).id;
-    const clientKey = await app.get(ApiKeysService).createKey({ role: 'client', name: 'bench', clientId }, actor);
-    const finance = await app.get(ApiKeysService).createKey({ role: 'finance', name: 'bench finance' }, actor);
+    const clientKey = await app.get(ApiKeysService).createKey({ role: 'client', name: 'bench', clientId }, actor, { kind: 'shell' });
+    const finance = await app.get(ApiKeysService).createKey({ role: 'finance', name: 'bench finance' }, actor, { kind: 'shell' });
 
     const pgc = new pg.Client({ connectionString: db.url });
     await pgc.connect();

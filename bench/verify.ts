@@ -319,7 +319,7 @@ async function startIdgate(dbUrl: string): Promise<Idgate> {
       const client = await app.get(ClientsService).findOrCreateClient(`bench client ${c}`, ACTOR);
       const key = await app
         .get(ApiKeysService)
-        .createKey({ role: 'client', name: 'bench', clientId: client.id }, ACTOR);
+        .createKey({ role: 'client', name: 'bench', clientId: client.id }, ACTOR, { kind: 'shell' });
       apiKeys.push(key.key);
       identities.push({ clientId: client.id, apiKeyId: key.id, keyHash: hashApiKey(key.key) });
     }

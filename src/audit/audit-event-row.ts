@@ -43,7 +43,13 @@ export function buildEventRow(context: AuditContext, input: AuditEventInput): Au
   if (!isAuditAction(input.action)) throw new AuditDetailsError('action', 'is not in the audit vocabulary');
   const outcome = input.outcome ?? 'success';
   if (!OUTCOMES.includes(outcome)) throw new AuditDetailsError('outcome', 'is not success, failure or denied');
-  const details = toJsonDetails(input.details ?? {});
+  const given = input.details ?? {};
+  // The caller's own request id travels in details (hashed with them): no column or hash-format change.
+  const details = toJsonDetails(
+    context.callerRequestId && !('caller_request_id' in given)
+      ? { ...given, caller_request_id: context.callerRequestId }
+      : given,
+  );
   assertNoPii(details);
   if (input.idCardHmac !== undefined && input.idCardHmac !== null && !/^[0-9a-f]{64}$/.test(input.idCardHmac)) {
     throw new AuditDetailsError('id_card_hmac', 'must be a lowercase hex HMAC-SHA256');

@@ -26,6 +26,8 @@ export const AUDIT_ACTIONS = [
   'audit.exported',
   'audit.checkpoint_signed',
   'security.alert',
+  'approval.requested',
+  'approval.approved',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
@@ -47,6 +49,8 @@ export interface AuditContext {
   actor: AuditActor;
   requestId?: string | null;
   ip?: string | null;
+  /** The caller's X-Request-Id (a correlation token, not unique), recorded as details.caller_request_id. */
+  callerRequestId?: string | null;
 }
 
 export const SYSTEM_CLI: AuditContext = { actor: { type: 'system', id: 'cli', role: null } };

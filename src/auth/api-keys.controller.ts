@@ -5,7 +5,8 @@ import type { AuditContext } from '../audit/audit-vocabulary';
 import { PageQueryDto } from '../common/pagination';
 import { uuidParam } from '../common/params';
 import { ApiKeysService } from './api-keys.service';
-import { Authenticated } from './authenticated.decorator';
+import { Authenticated, CurrentPrincipal } from './authenticated.decorator';
+import type { Principal } from './roles';
 import { ApiKeyDto, ApiKeyPageDto, CreateApiKeyDto, IssuedApiKeyDto } from './dto/api-key.dto';
 
 @ApiTags('api keys')
@@ -14,12 +15,22 @@ export class ApiKeysController {
   constructor(private readonly apiKeys: ApiKeysService) {}
 
   @Post()
-  @Authenticated({ roles: ['admin'], summary: 'Create an API key (the key is shown once)' })
+  @Authenticated({
+    roles: ['admin'],
+    summary: 'Create an API key (the key is shown once)',
+    description:
+      'Keys that read personal data in full (role compliance) are not made here by one admin key: use the CLI, or POST /v1/api-key-requests with a second admin key approving (403 otherwise).',
+  })
   @ApiCreatedResponse({ type: IssuedApiKeyDto })
-  async create(@Body() body: CreateApiKeyDto, @CurrentAuditContext() context: AuditContext): Promise<IssuedApiKeyDto> {
+  async create(
+    @Body() body: CreateApiKeyDto,
+    @CurrentPrincipal() principal: Principal,
+    @CurrentAuditContext() context: AuditContext,
+  ): Promise<IssuedApiKeyDto> {
     const issued = await this.apiKeys.createKey(
       { role: body.role, name: body.name.trim(), clientId: body.client_id },
       context,
+      { kind: 'api', byKeyId: principal.keyId },
     );
     return IssuedApiKeyDto.fromIssued(issued);
   }

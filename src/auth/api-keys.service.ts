@@ -7,6 +7,8 @@ import { Page, decodeIdCursor, toPage } from '../common/pagination';
 import { ProblemException, validationProblem } from '../common/problem';
 import { Prisma } from '../generated/prisma/client';
 import { generateApiKey, hashApiKey, looksLikeApiKey, KeyEnvironment } from './api-key-secret';
+import { SecurityAlerts } from '../audit/security-alerts.service';
+import { readsFullPii } from './approval-rules';
 import { ClientsService } from './clients.service';
 import { Principal, Role } from './roles';
 
@@ -33,6 +35,16 @@ export interface NewApiKey {
   name: string;
   clientId?: string;
 }
+
+/**
+ * Where a new key comes from. `shell`: the CLI (or the bootstrap, tests, benches), i.e.
+ * someone with shell access to the deployment. `api`: an admin key through the API.
+ * `approved`: through the API, with a second key's approval (see ApprovalsService).
+ */
+export type KeyOrigin =
+  | { kind: 'shell' }
+  | { kind: 'api'; byKeyId: string }
+  | { kind: 'approved'; byKeyId: string; approvedByKeyId: string; approvalId: string };
 
 const BOOTSTRAP_FLAG = 'bootstrap_admin_key_issued';
 const LAST_USED_GRANULARITY_MS = 60_000;
@@ -80,21 +92,74 @@ export class ApiKeysService {
     private readonly prisma: PrismaService,
     private readonly clients: ClientsService,
     private readonly audit: AuditService,
+    private readonly alerts: SecurityAlerts,
     config: AppConfig,
   ) {
     // Keys issued while idgate talks to the sandbox upstream say so in their prefix.
     this.environment = config.upstream.token ? 'live' : 'test';
   }
 
-  /** Creates a key and audits it (`api_key.created`) in one transaction. */
-  async createKey(input: NewApiKey, context: AuditContext): Promise<IssuedApiKey> {
-    return this.prisma.$transaction((tx) => this.createKeyIn(tx, input, context));
+  /**
+   * Creates a key and audits it (`api_key.created`) in one transaction. A key that reads
+   * personal data in full is never made by one admin key alone: through the API it needs
+   * a second key's approval (`origin.kind === 'approved'`); from the shell it is allowed.
+   * Either way it raises a security alert.
+   */
+  async createKey(input: NewApiKey, context: AuditContext, origin: KeyOrigin): Promise<IssuedApiKey> {
+    if (readsFullPii(input.role) && origin.kind === 'api') {
+      await this.alerts.raise(context, 'full_pii_key_refused', { role: input.role, channel: 'api' });
+      throw new ProblemException(
+        'forbidden',
+        `A ${input.role} key reads personal data in full: create it from the CLI (npm run cli -- keys create), ` +
+          'or request it with POST /v1/api-key-requests and have a second admin key approve it.',
+      );
+    }
+    const issued = await this.prisma.$transaction((tx) => this.createKeyIn(tx, input, context, origin));
+    await this.announce(issued, context, origin);
+    return issued;
   }
 
-  private async createKeyIn(
+  /** Raises the alert a new key that reads personal data in full calls for (after its transaction committed). */
+  async announce(issued: IssuedApiKey, context: AuditContext, origin: KeyOrigin): Promise<void> {
+    if (!readsFullPii(issued.role)) return;
+    await this.alerts.raise(
+      context,
+      'full_pii_key_created',
+      {
+        role: issued.role,
+        key_prefix: issued.prefix,
+        channel: origin.kind === 'shell' ? 'cli' : 'api_with_approval',
+        ...(origin.kind === 'approved'
+          ? { approval_id: origin.approvalId, approved_by_key_id: origin.approvedByKeyId }
+          : {}),
+      },
+      { type: 'api_key', id: issued.id },
+    );
+  }
+
+  /** What an approval needs to know of a key: role, age, revocation, and the keys that made it (nearest first). */
+  async keyFacts(
+    keyId: string,
+  ): Promise<{ keyId: string; role: Role; revoked: boolean; createdAt: Date; ancestors: string[] } | null> {
+    const row = await this.prisma.apiKey.findUnique({ where: { id: keyId } });
+    if (!row) return null;
+    const ancestors: string[] = [];
+    for (let next = row.createdByKeyId; next !== null && ancestors.length < 1000;) {
+      if (ancestors.includes(next)) break;
+      ancestors.push(next);
+      next =
+        (await this.prisma.apiKey.findUnique({ where: { id: next }, select: { createdByKeyId: true } }))
+          ?.createdByKeyId ?? null;
+    }
+    return { keyId: row.id, role: row.role, revoked: row.revokedAt !== null, createdAt: row.createdAt, ancestors };
+  }
+
+  /** Creates a key in the caller's transaction (rules checked, audited; no alert: see announce()). */
+  async createKeyIn(
     tx: Prisma.TransactionClient,
     input: NewApiKey,
     context: AuditContext,
+    origin: KeyOrigin,
   ): Promise<IssuedApiKey> {
     if (input.role === 'client' && !input.clientId) {
       throw validationProblem([{ field: 'client_id', message: 'is required for a key with role client' }]);
@@ -113,6 +178,7 @@ export class ApiKeysService {
         role: input.role,
         name: input.name,
         clientId: input.clientId ?? null,
+        createdByKeyId: origin.kind === 'shell' ? null : origin.byKeyId,
       },
       include: { client: true },
     });
@@ -216,7 +282,7 @@ export class ApiKeysService {
       await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('idgate.bootstrap_admin_key'))`;
       if (await tx.systemFlag.findUnique({ where: { name: BOOTSTRAP_FLAG } })) return null;
       await tx.systemFlag.create({ data: { name: BOOTSTRAP_FLAG } });
-      return this.createKeyIn(tx, { role: 'admin', name: 'bootstrap admin' }, context);
+      return this.createKeyIn(tx, { role: 'admin', name: 'bootstrap admin' }, context, { kind: 'shell' });
     });
   }
 }

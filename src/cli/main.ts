@@ -69,7 +69,7 @@ export function buildCli(): Command {
           : undefined;
         const issued = await ctx
           .get(ApiKeysService)
-          .createKey({ role: opts.role, name: opts.name.trim(), clientId: client?.id }, SYSTEM_CLI);
+          .createKey({ role: opts.role, name: opts.name.trim(), clientId: client?.id }, SYSTEM_CLI, { kind: 'shell' });
         const result = {
           id: issued.id,
           key: issued.key,

@@ -100,7 +100,7 @@ export async function startTestApp(overrides: DeepPartial<AppConfig> = {}, datab
         const name = clientName ?? `client-${randomBytes(4).toString('hex')}`;
         clientId = (await app.get(ClientsService).findOrCreateClient(name, TEST_ACTOR)).id;
       }
-      const issued = await app.get(ApiKeysService).createKey({ role, name: `${role} test key`, clientId }, TEST_ACTOR);
+      const issued = await app.get(ApiKeysService).createKey({ role, name: `${role} test key`, clientId }, TEST_ACTOR, { kind: 'shell' });
       return { key: issued.key, id: issued.id, clientId: issued.clientId };
     },
     async close() {
