@@ -1,10 +1,11 @@
 import { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import type { NextFunction, Request, Response } from 'express';
 import { Logger } from 'nestjs-pino';
 import { AppModule, AppModuleOptions } from './app.module';
+import { trustProxySetting } from './common/client-address';
 import { ProblemFilter } from './common/problem.filter';
+import { securityHeaders } from './common/security-headers';
 import { createValidationPipe } from './common/validation';
 import { AppConfig } from './config/app-config';
 
@@ -31,6 +32,7 @@ export function buildOpenApiDocument(app: INestApplication) {
 
 /** Builds the Nest application exactly as `npm start` runs it (tests use this too). */
 export async function createApp(config: AppConfig, options: AppModuleOptions = {}): Promise<INestApplication> {
+  const trustProxy = trustProxySetting(config.http.trustProxy); // a bad TRUST_PROXY stops the start here
   const app = await NestFactory.create(AppModule.forRoot(config, options), {
     bodyParser: false,
     bufferLogs: true,
@@ -40,16 +42,17 @@ export async function createApp(config: AppConfig, options: AppModuleOptions = {
   const http = app.getHttpAdapter().getInstance() as { disable(s: string): void; set(k: string, v: unknown): void };
   http.disable('x-powered-by');
   http.set('query parser', 'simple');
-  app.use((_req: Request, res: Response, next: NextFunction) => {
-    res.setHeader('X-Content-Type-Options', 'nosniff');
-    next();
-  });
+  // X-Forwarded-For is believed from the proxies TRUST_PROXY names only (never `true`: anyone could
+  // then choose the address the audit trail and the abuse limits see).
+  http.set('trust proxy', trustProxy);
+  app.use(securityHeaders());
   app.useGlobalPipes(createValidationPipe());
   app.useGlobalFilters(new ProblemFilter());
 
   SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app), {
     jsonDocumentUrl: 'docs-json',
-    swaggerOptions: { persistAuthorization: false },
+    // No validator badge: it would load from validator.swagger.io, which the /docs CSP does not allow.
+    swaggerOptions: { persistAuthorization: false, validatorUrl: null },
   });
   return app;
 }

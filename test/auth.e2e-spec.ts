@@ -2,6 +2,7 @@ import { Controller, Get, Module } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import request from 'supertest';
 import { AppModule } from '../src/app.module';
+import { AuthFailures } from '../src/auth/auth-failures.service';
 import { ROLES, Role } from '../src/auth/roles';
 import { ProblemFilter } from '../src/common/problem.filter';
 import { concretePath, documentedOperations, Operation } from './support/openapi';
@@ -142,5 +143,91 @@ describe('default deny', () => {
     } finally {
       await app.close();
     }
+  });
+});
+
+describe('ambiguous credentials are refused, never guessed at', () => {
+  let t: TestApp;
+  let admin: string;
+  let other: string;
+  beforeAll(async () => {
+    t = await startTestApp();
+    admin = (await t.keyFor('admin')).key;
+    other = (await t.keyFor('admin')).key;
+  });
+  afterAll(() => t.close());
+
+  const reasonOf = async (requestId: string) => {
+    const [row] = await t.prisma.auditEvent.findMany({
+      where: { action: 'auth.failed', details: { path: ['caller_request_id'], equals: requestId } },
+    });
+    return row?.details as Record<string, unknown> | undefined;
+  };
+
+  it('two different keys in Authorization and X-API-Key: 401, whichever is valid', async () => {
+    const unknown = `idg_test_${'U'.repeat(40)}`;
+    const cases: Array<[string, string, string]> = [
+      ['both-valid', `Bearer ${admin}`, other],
+      ['bearer-valid', `Bearer ${admin}`, unknown],
+      ['header-valid', `Bearer ${unknown}`, admin],
+      ['case-differs', `Bearer ${admin}`, admin.toLowerCase()],
+    ];
+    for (const [id, authorization, apiKey] of cases) {
+      const res = await t.http
+        .get('/v1/clients')
+        .set('Authorization', authorization)
+        .set('X-API-Key', apiKey)
+        .set('X-Request-Id', `conflict-${id}`);
+      expect({ id, status: res.status }).toEqual({ id, status: 401 });
+      expect(res.body).toMatchObject({ type: 'urn:idgate:problem:unauthorized' });
+      expect(res.body.detail).toMatch(/different keys/);
+    }
+    const details = await reasonOf('conflict-both-valid');
+    expect(details).toMatchObject({
+      reason: 'conflicting_credentials',
+      key_prefixes: [admin.slice(0, 17), other.slice(0, 17)],
+    });
+    // The same key in both is one key.
+    await t.http.get('/v1/clients').set('Authorization', `Bearer ${admin}`).set('X-API-Key', admin).expect(200);
+  });
+
+  it('a malformed Bearer does not fall back to X-API-Key', async () => {
+    for (const [i, authorization] of [
+      'Bearer',
+      `Bearer ${admin} ${admin}`,
+      `Bearer ${admin},${other}`,
+      `Bearer${admin}`,
+      admin, // a key without a scheme
+      `Token ${admin}`, // an idgate key under another scheme
+    ].entries()) {
+      // Each on its own in the audit trail: refusals from one source and minute are otherwise summarised.
+      await t.app.get(AuthFailures).flush(true);
+      const res = await t.http
+        .get('/v1/clients')
+        .set('Authorization', authorization)
+        .set('X-API-Key', admin)
+        .set('X-Request-Id', `malformed-${i}`);
+      expect({ i, status: res.status }).toEqual({ i, status: 401 });
+      expect(await reasonOf(`malformed-${i}`)).toMatchObject({ reason: 'malformed_credentials' });
+    }
+  });
+
+  it('two X-API-Key headers are refused; another scheme (a proxy’s Basic) is not ours and is ignored', async () => {
+    // An array becomes two header lines (the typings admit arrays for Cookie only); Node joins them with ", ".
+    const twice = (a: string, b: string) => [a, b] as unknown as string;
+    await t.http.get('/v1/clients').set('X-API-Key', twice(admin, other)).expect(401);
+    await t.http.get('/v1/clients').set('X-API-Key', twice(admin, admin)).expect(401);
+    await t.http.get('/v1/clients').set('Authorization', 'Basic dXNlcjpwYXNz').set('X-API-Key', admin).expect(200);
+    await t.http.get('/v1/clients').set('Authorization', 'Basic dXNlcjpwYXNz').expect(401);
+  });
+
+  it('the drop-in endpoint refuses them too, in the upstream’s format', async () => {
+    const res = await t.http
+      .post('/identity/idcard/ocr')
+      .set('Authorization', `Bearer ${admin}`)
+      .set('X-API-Key', other)
+      .send({ name: '张三', id_card: '110101199003071234' })
+      .expect(401);
+    expect(res.body).toMatchObject({ success: false, error: { code: 'invalid_token' } });
   });
 });

@@ -85,3 +85,28 @@ describe('errors are RFC 9457 problem+json', () => {
     expect(unsafe.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
   });
 });
+
+describe('refusals past the limit', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ abuse: { authFailuresPerMinute: 2 } });
+  });
+  afterAll(() => t.close());
+
+  it('are a 429 problem+json with Retry-After and the request id, not another 401', async () => {
+    await t.http.get('/v1/clients').expect(401);
+    await t.http.get('/v1/clients').set('Authorization', 'Bearer nope').expect(401);
+    const res = await t.http.get('/v1/clients').set('X-Request-Id', 'limited-1');
+    expect(res.status).toBe(429);
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(res.body).toMatchObject({
+      type: 'urn:idgate:problem:rate-limited',
+      status: 429,
+      request_id: 'limited-1',
+      instance: '/v1/clients',
+      retry_after_seconds: Number(res.headers['retry-after']),
+    });
+    expect(res.headers['www-authenticate']).toBeUndefined();
+    expect(res.text).not.toMatch(/\bat .+\.(ts|js):\d+/);
+  });
+});

@@ -1,4 +1,4 @@
-import { generateApiKey, hashApiKey, keyFromHeaders, looksLikeApiKey, visiblePrefix } from './api-key-secret';
+import { credentialsFromHeaders, generateApiKey, hashApiKey, looksLikeApiKey, visiblePrefix } from './api-key-secret';
 
 describe('API key secrets', () => {
   it('generates prefixed keys with at least 128 random bits and a stable hash', () => {
@@ -32,11 +32,59 @@ describe('API key secrets', () => {
   });
 
   it('reads the key from Authorization: Bearer or X-API-Key', () => {
-    expect(keyFromHeaders({ authorization: 'Bearer abc' })).toBe('abc');
-    expect(keyFromHeaders({ authorization: 'bearer   abc  ' })).toBe('abc');
-    expect(keyFromHeaders({ 'x-api-key': ' abc ' })).toBe('abc');
-    expect(keyFromHeaders({ authorization: 'Basic dXNlcjpwYXNz' })).toBeNull();
-    expect(keyFromHeaders({ authorization: 'Basic x', 'x-api-key': 'k' })).toBe('k');
-    expect(keyFromHeaders({})).toBeNull();
+    const key = (k: string) => ({ kind: 'key', key: k });
+    expect(credentialsFromHeaders({ authorization: 'Bearer abc' })).toEqual(key('abc'));
+    expect(credentialsFromHeaders({ authorization: 'bearer   abc  ' })).toEqual(key('abc'));
+    expect(credentialsFromHeaders({ authorization: 'BEARER\tabc' })).toEqual(key('abc'));
+    expect(credentialsFromHeaders({ 'x-api-key': ' abc ' })).toEqual(key('abc'));
+    expect(credentialsFromHeaders({ authorization: 'Bearer abc', 'x-api-key': 'abc' })).toEqual(key('abc'));
+    expect(credentialsFromHeaders({})).toEqual({ kind: 'none' });
+    expect(credentialsFromHeaders({ authorization: '', 'x-api-key': '  ' })).toEqual({ kind: 'none' });
+  });
+
+  it('ignores another scheme (a proxy in front may send Basic) but never falls back from a bad Bearer', () => {
+    expect(credentialsFromHeaders({ authorization: 'Basic dXNlcjpwYXNz' })).toEqual({ kind: 'none' });
+    expect(credentialsFromHeaders({ authorization: 'Basic x', 'x-api-key': 'k' })).toEqual({ kind: 'key', key: 'k' });
+    for (const authorization of [
+      'Bearer',
+      'Bearer ',
+      'Bearer a b',
+      'Bearer a,b',
+      'Bearer a;b',
+      'Bearer "abc"',
+      'Bearer,abc',
+      'Bearerabc',
+      'abc',
+      'idg_test_x',
+    ]) {
+      expect({ authorization, got: credentialsFromHeaders({ authorization, 'x-api-key': 'k' }) }).toEqual({
+        authorization,
+        got: { kind: 'malformed' },
+      });
+    }
+    // An idgate key under another scheme is a mistake to refuse, not to ignore.
+    expect(credentialsFromHeaders({ authorization: `Token idg_test_${'a'.repeat(40)}`, 'x-api-key': 'k' })).toEqual({
+      kind: 'malformed',
+    });
+  });
+
+  it('refuses two different keys, and an X-API-Key that is not one token', () => {
+    const a = generateApiKey('test').key;
+    const b = generateApiKey('test').key;
+    expect(credentialsFromHeaders({ authorization: `Bearer ${a}`, 'x-api-key': b })).toEqual({
+      kind: 'conflicting',
+      prefixes: [visiblePrefix(a), visiblePrefix(b)],
+    });
+    expect(credentialsFromHeaders({ authorization: `Bearer ${a}`, 'x-api-key': a.toUpperCase() }).kind).toBe(
+      'conflicting',
+    );
+    // A repeated X-API-Key arrives joined with ", ".
+    expect(credentialsFromHeaders({ 'x-api-key': `${a}, ${b}` })).toEqual({ kind: 'malformed' });
+    expect(credentialsFromHeaders({ 'x-api-key': `${a} ${b}` })).toEqual({ kind: 'malformed' });
+    expect(credentialsFromHeaders({ 'x-api-key': `${a};` })).toEqual({ kind: 'malformed' });
+    expect(credentialsFromHeaders({ 'x-api-key': [a, b] })).toEqual({ kind: 'malformed' });
+    expect(credentialsFromHeaders({ authorization: [`Bearer ${a}`] as unknown as string })).toEqual({
+      kind: 'malformed',
+    });
   });
 });

@@ -38,14 +38,51 @@ export function visiblePrefix(key: string): string {
   return match ? match[1] + match[2].slice(0, VISIBLE_CHARS) : '(not an idgate key)';
 }
 
-/** Reads the key from `Authorization: Bearer …` or `X-API-Key`. */
-export function keyFromHeaders(headers: Record<string, string | string[] | undefined>): string | null {
-  const auth = headers['authorization'];
-  if (typeof auth === 'string') {
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(auth);
-    if (match) return match[1];
+/**
+ * What a request presents as its API key. A request is refused (401) rather than guessed
+ * at when its credentials are ambiguous: an `Authorization: Bearer` that is not exactly one
+ * token, an X-API-Key that is not one token (a repeated header arrives joined with ", "),
+ * an idgate key under another scheme, or two different keys in the two headers. Another
+ * scheme (e.g. `Basic`, set by a proxy in front) is not ours and is ignored.
+ */
+export type PresentedCredentials =
+  | { kind: 'none' }
+  | { kind: 'key'; key: string }
+  | { kind: 'malformed' }
+  | { kind: 'conflicting'; prefixes: [string, string] };
+
+const BEARER = /^bearer(?:[ \t]|$)/i;
+// RFC 6750 b64token: what a bearer token (and so an X-API-Key) may consist of.
+const TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+const BEARER_TOKEN = /^bearer[ \t]+(\S+)$/i;
+const OTHER_SCHEME = /^[A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]*[ \t]+\S/;
+
+type Headers = Record<string, string | string[] | undefined>;
+
+export function credentialsFromHeaders(headers: Headers): PresentedCredentials {
+  let bearer: string | null = null;
+  const authorization = headers['authorization'];
+  if (Array.isArray(authorization)) return { kind: 'malformed' };
+  if (authorization !== undefined && authorization.trim() !== '') {
+    const value = authorization.trim();
+    if (BEARER.test(value)) {
+      const match = BEARER_TOKEN.exec(value);
+      if (!match || !TOKEN.test(match[1])) return { kind: 'malformed' };
+      bearer = match[1];
+    } else if (!OTHER_SCHEME.test(value) || /idg_/i.test(value)) {
+      return { kind: 'malformed' };
+    }
   }
-  const apiKey = headers['x-api-key'];
-  if (typeof apiKey === 'string' && apiKey.trim()) return apiKey.trim();
-  return null;
+  let apiKey: string | null = null;
+  const header = headers['x-api-key'];
+  if (Array.isArray(header)) return { kind: 'malformed' };
+  if (header !== undefined && header.trim() !== '') {
+    apiKey = header.trim();
+    if (!TOKEN.test(apiKey)) return { kind: 'malformed' };
+  }
+  if (bearer !== null && apiKey !== null && bearer !== apiKey) {
+    return { kind: 'conflicting', prefixes: [visiblePrefix(bearer), visiblePrefix(apiKey)] };
+  }
+  const key = bearer ?? apiKey;
+  return key === null ? { kind: 'none' } : { kind: 'key', key };
 }

@@ -1,23 +1,54 @@
 import { CanActivate, ExecutionContext, Injectable, Logger } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import type { Request } from 'express';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Request, Response } from 'express';
 import { auditContextOf } from '../audit/audit-context.decorator';
-import { AuditService } from '../audit/audit.service';
+import { clientAddress, limiterSource } from '../common/client-address';
 import { ProblemException } from '../common/problem';
-import { keyFromHeaders, visiblePrefix } from './api-key-secret';
+import { AppConfig } from '../config/app-config';
+import { credentialsFromHeaders, visiblePrefix } from './api-key-secret';
 import { ApiKeysService } from './api-keys.service';
-import { PUBLIC_METADATA, RequestWithPrincipal, ROLES_METADATA } from './authenticated.decorator';
+import { knownKeyIdentity, presentedKeyIdentity } from './auth-failure-limiter';
+import { AuthFailures, Refusal } from './auth-failures.service';
+import {
+  PUBLIC_METADATA,
+  RequestWithPrincipal,
+  ROLES_METADATA,
+  SHARED_TOKEN_METADATA,
+  SharedToken,
+} from './authenticated.decorator';
+import { KeyRateLimiter } from './rate-limit.guard';
 import { Role } from './roles';
 
 const CHALLENGE = { 'WWW-Authenticate': 'Bearer realm="idgate"' };
+const SEND_KEY = 'Send an API key as "Authorization: Bearer <key>" or "X-API-Key".';
 
-type AuthFailure = 'missing_key' | 'unknown_key' | 'revoked_key';
+type AuthRequest = Request & RequestWithPrincipal;
+
+/** Marks a request whose refusal the guard has already counted (the response hook skips it). */
+const COUNTED = Symbol('idgate.refusalCounted');
+type Counted = { [COUNTED]?: boolean };
+
+interface RefusalSpec {
+  status: 401 | 403;
+  reason: string;
+  detail: string;
+  keyIdentity: string | null;
+  subject: string | null;
+  keyPrefix: string | null;
+  details: Record<string, unknown>;
+  challenge?: Record<string, string>;
+}
 
 /**
  * Global, default-deny: a route passes only if it declares @Public or
  * @Authenticated and the caller's key has one of the declared roles.
- * Every refusal is audited (`auth.failed`, `auth.denied`) with the key's
- * visible prefix only, never the key.
+ *
+ * Every refusal is counted per client address and per key (AuthFailures): past
+ * AUTH_FAILURES_PER_MINUTE the answer is 429, decided before the key is looked up
+ * where possible. Refusals are audited (`auth.failed`, `auth.denied`, with the key's
+ * visible prefix only, never the key), aggregated per source and minute so that they
+ * cannot flood the audit trail. Successful requests are never counted.
  */
 @Injectable()
 export class AuthGuard implements CanActivate {
@@ -26,73 +57,170 @@ export class AuthGuard implements CanActivate {
   constructor(
     private readonly reflector: Reflector,
     private readonly apiKeys: ApiKeysService,
-    private readonly audit: AuditService,
+    private readonly failures: AuthFailures,
+    private readonly rateLimiter: KeyRateLimiter,
+    private readonly config: AppConfig,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     if (context.getType() !== 'http') return false;
+    const request = context.switchToHttp().getRequest<AuthRequest>();
+    const response = context.switchToHttp().getResponse<Response>();
+    this.countLateRefusals(request, response);
     const targets = [context.getHandler(), context.getClass()];
-    if (this.reflector.getAllAndOverride<boolean>(PUBLIC_METADATA, targets)) return true;
+    if (this.reflector.getAllAndOverride<boolean>(PUBLIC_METADATA, targets)) {
+      const token = this.reflector.getAllAndOverride<SharedToken | undefined>(SHARED_TOKEN_METADATA, targets);
+      if (token) await this.checkSharedToken(request, token);
+      return true;
+    }
 
     const roles = this.reflector.getAllAndOverride<Role[] | undefined>(ROLES_METADATA, targets);
-    const request = context.switchToHttp().getRequest<Request & RequestWithPrincipal>();
     if (!roles || roles.length === 0) {
-      await this.recordDenied(request, [], 'no_roles_declared');
       this.logger.error(
         { route: `${context.getClass().name}.${context.getHandler().name}` },
         'endpoint declares no roles: refused by default',
       );
-      throw new ProblemException('forbidden', 'This endpoint is not open to any role.');
+      return this.refuse(request, {
+        status: 403,
+        reason: 'no_roles_declared',
+        detail: 'This endpoint is not open to any role.',
+        keyIdentity: null,
+        subject: null,
+        keyPrefix: null,
+        details: { reason: 'no_roles_declared', key_prefix: null, allowed_roles: [] },
+      });
     }
 
-    const presented = keyFromHeaders(request.headers);
-    if (!presented) {
-      await this.recordFailed(request, 'missing_key', null);
-      throw new ProblemException(
-        'unauthorized',
-        'Send an API key as "Authorization: Bearer <key>" or "X-API-Key".',
-        {},
-        CHALLENGE,
-      );
+    const credentials = credentialsFromHeaders(request.headers);
+    if (credentials.kind !== 'key') {
+      const [reason, detail] =
+        credentials.kind === 'none'
+          ? ['missing_key', SEND_KEY]
+          : credentials.kind === 'malformed'
+            ? ['malformed_credentials', `The credentials are malformed. ${SEND_KEY}`]
+            : ['conflicting_credentials', 'Authorization and X-API-Key name different keys: send one key.'];
+      return this.refuse(request, {
+        status: 401,
+        reason,
+        detail,
+        keyIdentity: null,
+        subject: null,
+        keyPrefix: null,
+        details: {
+          reason,
+          key_prefix: null,
+          ...(credentials.kind === 'conflicting' ? { key_prefixes: credentials.prefixes } : {}),
+        },
+        challenge: CHALLENGE,
+      });
     }
-    const { principal, revoked } = await this.apiKeys.authenticate(presented);
+
+    const presented = credentials.key;
+    const presentedIdentity = presentedKeyIdentity(presented);
+    const prefix = visiblePrefix(presented);
+    // A key past its failure limit cannot have become valid since (keys are random, revocation is
+    // final): it is refused without a lookup.
+    const exhausted = await this.failures.keyExhausted(presentedIdentity);
+    const { principal, revoked } = exhausted
+      ? { principal: null, revoked: false }
+      : await this.apiKeys.authenticate(presented);
     if (!principal) {
-      await this.recordFailed(request, revoked ? 'revoked_key' : 'unknown_key', visiblePrefix(presented));
-      throw new ProblemException(
-        'unauthorized',
-        revoked ? 'This API key has been revoked.' : 'Unknown API key.',
-        {},
-        CHALLENGE,
-      );
+      const reason = exhausted ? 'repeated_key_failures' : revoked ? 'revoked_key' : 'unknown_key';
+      return this.refuse(request, {
+        status: 401,
+        reason,
+        detail: revoked ? 'This API key has been revoked.' : 'Unknown API key.',
+        keyIdentity: presentedIdentity,
+        // Revoked keys are few and real: summarised per key. Unknown ones are whatever a caller makes up.
+        subject: revoked ? presentedIdentity : null,
+        keyPrefix: prefix,
+        details: { reason, key_prefix: prefix },
+        challenge: CHALLENGE,
+      });
     }
     request.principal = principal;
     if (!roles.includes(principal.role)) {
-      await this.recordDenied(request, roles, 'role_not_allowed');
-      throw new ProblemException('forbidden', `This endpoint is for: ${roles.join(', ')}.`);
+      // A refused request still spends the key's request budget: a key at its limit gets 429, not 403.
+      await this.rateLimiter.consume(principal, response);
+      return this.refuse(request, {
+        status: 403,
+        reason: 'role_not_allowed',
+        detail: `This endpoint is for: ${roles.join(', ')}.`,
+        keyIdentity: knownKeyIdentity(principal.keyId),
+        subject: principal.keyId,
+        keyPrefix: principal.keyPrefix,
+        details: { reason: 'role_not_allowed', key_prefix: principal.keyPrefix, allowed_roles: roles },
+      });
     }
     return true;
   }
 
-  private endpoint(request: Request): { type: string; id: string } {
-    const route = (request as Request & { route?: { path?: unknown } }).route?.path;
-    return { type: 'endpoint', id: `${request.method} ${typeof route === 'string' ? route : request.path}` };
-  }
-
-  private recordFailed(request: Request & RequestWithPrincipal, reason: AuthFailure, keyPrefix: string | null) {
-    return this.audit.recordBestEffort(auditContextOf(request), {
-      action: 'auth.failed',
-      outcome: 'failure',
-      target: this.endpoint(request),
-      details: { reason, key_prefix: keyPrefix },
+  /** METRICS_TOKEN and the like: required once configured, compared in constant time. */
+  private async checkSharedToken(request: AuthRequest, token: SharedToken): Promise<void> {
+    const expected = token === 'metrics' ? this.config.http.metricsToken : undefined;
+    if (!expected) return;
+    const auth = request.headers['authorization'];
+    const sent = typeof auth === 'string' ? /^bearer[ \t]+(\S+)$/i.exec(auth.trim())?.[1] : undefined;
+    if (sent !== undefined && sameSecret(sent, expected)) return;
+    const reason = sent === undefined ? `missing_${token}_token` : `invalid_${token}_token`;
+    await this.refuse(request, {
+      status: 401,
+      reason,
+      detail: `Send the ${token} token as "Authorization: Bearer <token>".`,
+      keyIdentity: null,
+      subject: null,
+      keyPrefix: null,
+      details: { reason, key_prefix: null },
+      challenge: { 'WWW-Authenticate': `Bearer realm="idgate-${token}"` },
     });
   }
 
-  private recordDenied(request: Request & RequestWithPrincipal, roles: Role[], reason: string) {
-    return this.audit.recordBestEffort(auditContextOf(request), {
-      action: 'auth.denied',
-      outcome: 'denied',
-      target: this.endpoint(request),
-      details: { reason, key_prefix: request.principal?.keyPrefix ?? null, allowed_roles: roles },
+  /** Counts, audits (aggregated) and throws: 401/403 as specified, or 429 once past the failure limit. */
+  private async refuse(request: AuthRequest, spec: RefusalSpec): Promise<never> {
+    (request as Counted)[COUNTED] = true;
+    const context = auditContextOf(request);
+    const refusal: Refusal = {
+      action: spec.status === 401 ? 'auth.failed' : 'auth.denied',
+      outcome: spec.status === 401 ? 'failure' : 'denied',
+      reason: spec.reason,
+      context,
+      source: limiterSource(context.ip ?? null),
+      endpoint: endpointOf(request),
+      keyIdentity: spec.keyIdentity,
+      subject: spec.subject,
+      keyPrefix: spec.keyPrefix,
+      details: context.callerRequestId ? { ...spec.details, caller_request_id: context.callerRequestId } : spec.details,
+    };
+    const verdict = await this.failures.refuse(refusal);
+    if (verdict.limited) {
+      throw new ProblemException(
+        'rate-limited',
+        `Too many refused requests from this address or with this key (${this.failures.limit} a minute are ` +
+          `answered); try again in ${verdict.retryAfterSeconds} s.`,
+        { retry_after_seconds: verdict.retryAfterSeconds },
+        { 'Retry-After': String(verdict.retryAfterSeconds) },
+      );
+    }
+    throw new ProblemException(spec.status === 401 ? 'unauthorized' : 'forbidden', spec.detail, {}, spec.challenge);
+  }
+
+  /** 401 and 403 answered after the guard (by a handler) count too; such handlers audit their own refusals. */
+  private countLateRefusals(request: AuthRequest, response: Response): void {
+    response.once('finish', () => {
+      if ((response.statusCode !== 401 && response.statusCode !== 403) || (request as Counted)[COUNTED]) return;
+      const source = limiterSource(clientAddress(request));
+      const key = request.principal ? knownKeyIdentity(request.principal.keyId) : null;
+      void this.failures.countOnly(source, key).catch(() => undefined);
     });
   }
+}
+
+function endpointOf(request: Request): string {
+  const route = (request as Request & { route?: { path?: unknown } }).route?.path;
+  return `${request.method} ${typeof route === 'string' ? route : request.path}`;
+}
+
+function sameSecret(a: string, b: string): boolean {
+  const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
+  return timingSafeEqual(digest(a), digest(b));
 }

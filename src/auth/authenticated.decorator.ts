@@ -11,6 +11,7 @@ import { Principal, Role } from './roles';
 
 export const ROLES_METADATA = 'idgate:roles';
 export const PUBLIC_METADATA = 'idgate:public';
+export const SHARED_TOKEN_METADATA = 'idgate:shared-token';
 
 export interface AuthenticatedOptions {
   roles: Role[];
@@ -46,6 +47,25 @@ export function Public(summary: string): MethodDecorator & ClassDecorator {
     SetMetadata(PUBLIC_METADATA, true),
     ApiExtension('x-idgate-roles', ['public']),
     ApiOperation({ summary, description: 'Public: no API key needed.' }),
+  );
+}
+
+/** Shared tokens from configuration that machine endpoints may require instead of an API key. */
+export type SharedToken = 'metrics';
+
+/**
+ * An endpoint for machines (a Prometheus scraper) that needs no API key but, once the
+ * shared token is configured (METRICS_TOKEN), requires `Authorization: Bearer <token>`.
+ * The AuthGuard checks it, so a wrong token is refused, counted and audited like a bad key.
+ */
+export function SharedTokenProtected(token: SharedToken, summary: string, description: string) {
+  return applyDecorators(
+    SetMetadata(PUBLIC_METADATA, true),
+    SetMetadata(SHARED_TOKEN_METADATA, token),
+    ApiExtension('x-idgate-roles', ['public']),
+    ApiBearerAuth('bearer'),
+    ApiOperation({ summary, description }),
+    ApiUnauthorizedResponse({ description: 'The token is configured and was not sent, or is wrong (problem+json).' }),
   );
 }
 

@@ -1,68 +1,36 @@
-import { CanActivate, ExecutionContext, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
+import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import Redis from 'ioredis';
-import { IRateLimiterStoreOptions, RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimiterRes } from 'rate-limiter-flexible';
 import { ProblemException } from '../common/problem';
 import { AppConfig } from '../config/app-config';
 import type { RequestWithPrincipal } from './authenticated.decorator';
+import { Limiter, RateLimitStore } from './rate-limit-store';
+import type { Principal } from './roles';
 
 const WINDOW_SECONDS = 60;
 
 /**
- * Per-API-key rate limit (runs after the AuthGuard has identified the key).
- * Headers follow the IETF RateLimit draft: `RateLimit-Policy: 6000;w=60` and
- * `RateLimit: limit=6000, remaining=5999, reset=60`; over the limit, 429
- * problem+json with `Retry-After`. With REDIS_URL the counters are shared by
- * every instance; if Redis fails, each process falls back to its own counters
- * rather than refusing traffic.
+ * Per-API-key request budget. Headers follow the IETF RateLimit draft:
+ * `RateLimit-Policy: 6000;w=60` and `RateLimit: limit=6000, remaining=5999, reset=60`;
+ * over the limit, 429 problem+json with `Retry-After`. Every request of a known key
+ * counts, the ones its role is refused included (the AuthGuard charges those before it
+ * answers 403), so a key at its limit gets 429 everywhere.
  */
 @Injectable()
-export class RateLimitGuard implements CanActivate, OnModuleDestroy {
-  private readonly logger = new Logger(RateLimitGuard.name);
-  private readonly limiter: RateLimiterMemory | RateLimiterRedis;
-  private readonly redis?: Redis;
+export class KeyRateLimiter {
+  private readonly limiter: Limiter;
   private readonly limit: number;
 
-  constructor(config: AppConfig) {
+  constructor(config: AppConfig, store: RateLimitStore) {
     this.limit = config.rateLimit.perMinute;
-    const options = { points: this.limit, duration: WINDOW_SECONDS, keyPrefix: 'idgate:ratelimit' };
-    if (config.rateLimit.redisUrl) {
-      this.redis = new Redis(config.rateLimit.redisUrl, {
-        enableOfflineQueue: false,
-        maxRetriesPerRequest: 1,
-        retryStrategy: (attempt) => Math.min(attempt * 500, 10_000),
-      });
-      // Log transitions only: ioredis reports every failed reconnect.
-      let healthy = true;
-      this.redis.on('error', () => {
-        if (healthy) this.logger.warn('Redis unavailable for rate limiting; using per-process limits');
-        healthy = false;
-      });
-      this.redis.on('ready', () => {
-        if (!healthy) this.logger.log('Redis rate limiting restored');
-        healthy = true;
-      });
-      const redisOptions: IRateLimiterStoreOptions = {
-        ...options,
-        storeClient: this.redis,
-        insuranceLimiter: new RateLimiterMemory(options),
-      };
-      this.limiter = new RateLimiterRedis(redisOptions);
-    } else {
-      this.limiter = new RateLimiterMemory(options);
-    }
+    this.limiter = store.limiter('idgate:ratelimit', this.limit, WINDOW_SECONDS);
   }
 
-  async canActivate(context: ExecutionContext): Promise<boolean> {
-    const http = context.switchToHttp();
-    const principal = http.getRequest<Request & RequestWithPrincipal>().principal;
-    if (!principal) return true; // public endpoints
-    const res = http.getResponse<Response>();
+  /** Counts one request of `principal`; throws 429 past the budget. */
+  async consume(principal: Principal, res: Response): Promise<void> {
     res.setHeader('RateLimit-Policy', `${this.limit};w=${WINDOW_SECONDS}`);
     try {
-      const state = await this.limiter.consume(principal.keyId);
-      this.setState(res, state);
-      return true;
+      this.setState(res, await this.limiter.consume(principal.keyId));
     } catch (rejection) {
       if (!(rejection instanceof RateLimiterRes)) throw rejection;
       this.setState(res, rejection);
@@ -80,8 +48,18 @@ export class RateLimitGuard implements CanActivate, OnModuleDestroy {
     const reset = Math.max(0, Math.ceil(state.msBeforeNext / 1000));
     res.setHeader('RateLimit', `limit=${this.limit}, remaining=${Math.max(0, state.remainingPoints)}, reset=${reset}`);
   }
+}
 
-  onModuleDestroy(): void {
-    this.redis?.disconnect();
+/** Runs after the AuthGuard has identified the key: counts the request against it. */
+@Injectable()
+export class RateLimitGuard implements CanActivate {
+  constructor(private readonly limiter: KeyRateLimiter) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const http = context.switchToHttp();
+    const principal = http.getRequest<Request & RequestWithPrincipal>().principal;
+    if (!principal) return true; // public endpoints
+    await this.limiter.consume(principal, http.getResponse<Response>());
+    return true;
   }
 }

@@ -1,7 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Params } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
+import { clientAddress, ClientAddressSource } from './client-address';
+import { requestIdsOf, visibleRequestId } from './request-id';
 
 /** Fields that hold personal data or secrets, redacted wherever they appear in a log line (up to 3 levels deep). */
 const SENSITIVE_KEYS = [
@@ -28,14 +29,19 @@ export function redactPaths(): string[] {
   return [...headers, 'res.headers["set-cookie"]', ...fields];
 }
 
-const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
-/** The request id: the caller's `X-Request-Id` when it is a safe token, otherwise a new UUID. Echoed back. */
+/**
+ * pino-http's request id: the caller's `X-Request-Id` when it may be kept (see request-id.ts),
+ * otherwise idgate's own. Echoed back as X-Request-Id.
+ */
 export function requestId(req: IncomingMessage, res: ServerResponse): string {
-  const incoming = req.headers['x-request-id'];
-  const id = typeof incoming === 'string' && SAFE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
+  const id = visibleRequestId(requestIdsOf(req));
   res.setHeader('X-Request-Id', id);
   return id;
+}
+
+/** The client's address for a log line: Express's `req.ip` (honours TRUST_PROXY) when it is a real address. */
+function logAddress(raw: unknown): string | undefined {
+  return raw ? (clientAddress(raw as ClientAddressSource) ?? undefined) : undefined;
 }
 
 /** nestjs-pino options: JSON lines, request id on every line of a request, secrets and PII redacted. */
@@ -47,13 +53,18 @@ export function loggerParams(level: string, stream?: DestinationStream): Params 
       genReqId: requestId,
       quietReqLogger: true,
       customAttributeKeys: { reqId: 'request_id' },
+      // When the caller chose the request id, the response line also names idgate's own (the audit trail's).
+      customProps: (req) => {
+        const ids = requestIdsOf(req);
+        return ids.caller === null ? {} : { idgate_request_id: ids.own };
+      },
       redact: { paths: redactPaths(), censor: '[redacted]' },
       serializers: {
         // Paths only: query strings never carry PII by design, but they are not needed in logs either.
-        req: (req: { id: string; method: string; url: string; remoteAddress?: string }) => ({
+        req: (req: { id: string; method: string; url: string; remoteAddress?: string; raw?: unknown }) => ({
           method: req.method,
           path: String(req.url).split('?')[0],
-          remote_address: req.remoteAddress,
+          remote_address: logAddress(req.raw) ?? req.remoteAddress,
         }),
         res: (res: { statusCode: number }) => ({ status: res.statusCode }),
       },

@@ -1,7 +1,7 @@
 import { Controller, Get, Header, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { Public } from '../auth/authenticated.decorator';
+import { SharedTokenProtected } from '../auth/authenticated.decorator';
 import { MetricsService } from './metrics.service';
 
 @ApiTags('health')
@@ -10,7 +10,12 @@ export class MetricsController {
   constructor(private readonly metrics: MetricsService) {}
 
   @Get()
-  @Public('Prometheus metrics (no personal data; restrict by network in production)')
+  @SharedTokenProtected(
+    'metrics',
+    'Prometheus metrics (no personal data)',
+    'Open when METRICS_TOKEN is unset; otherwise send `Authorization: Bearer <METRICS_TOKEN>`. ' +
+      'Restrict it by network in production either way.',
+  )
   @Header('Cache-Control', 'no-store')
   @ApiProduces('text/plain')
   @ApiOkResponse({ description: 'Prometheus text exposition format.' })

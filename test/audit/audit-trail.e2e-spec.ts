@@ -4,6 +4,8 @@ import { AuditDetailsError } from '../../src/audit/audit-details';
 import { startTestApp, TestApp } from '../support/test-app';
 import { auditOf, recordEvents, TEST_CONTEXT } from './support';
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 interface EventBody {
   id: string;
   seq: number | null;
@@ -128,20 +130,25 @@ describe('audit trail', () => {
         actor: { type: 'api_key', id: admin.id, role: 'admin' },
         target: { type: 'client', id: client.body.id },
         outcome: 'success',
-        request_id: 'req-client-1',
+        // idgate's own id; the caller's (not trusted as unique) is kept beside it.
+        request_id: expect.stringMatching(UUID),
         ip: '127.0.0.1',
-        details: { client_name: 'audited-client' },
+        details: { client_name: 'audited-client', caller_request_id: 'req-client-1' },
       });
       const keyEvents = (await events({ target_type: 'api_key', target_id: created.body.id })).items;
-      expect(keyEvents.map((e) => [e.action, e.request_id])).toEqual([
-        ['api_key.revoked', 'req-key-2'],
-        ['api_key.created', 'req-key-1'],
-      ]);
+      expect(keyEvents.map((e) => [e.action, (e.details as { caller_request_id?: string }).caller_request_id])).toEqual(
+        [
+          ['api_key.revoked', 'req-key-2'],
+          ['api_key.created', 'req-key-1'],
+        ],
+      );
+      expect(keyEvents.every((e) => UUID.test(e.request_id ?? ''))).toBe(true);
       expect(keyEvents[1].details).toEqual({
         key_prefix: created.body.prefix,
         role: 'client',
         label: 'pos',
         client_id: client.body.id,
+        caller_request_id: 'req-key-1',
       });
       expect(await rawAuditText()).not.toContain(created.body.key);
     });
@@ -166,26 +173,38 @@ describe('audit trail', () => {
         .expect(403);
 
       const failed = (await events({ action: 'auth.failed' })).items;
-      const byRequest = (id: string) => failed.find((e) => e.request_id === id);
+      const byRequest = (id: string) =>
+        failed.find((e) => (e.details as { caller_request_id?: string }).caller_request_id === id);
       expect(byRequest('req-nokey')).toMatchObject({
         actor: { type: 'anonymous', id: null, role: null },
         outcome: 'failure',
         target: { type: 'endpoint', id: 'GET /v1/audit/events' },
-        details: { reason: 'missing_key', key_prefix: null },
+        request_id: expect.stringMatching(UUID),
+        details: { reason: 'missing_key', key_prefix: null, caller_request_id: 'req-nokey' },
         ip: '127.0.0.1',
       });
-      expect(byRequest('req-unknown')?.details).toEqual({ reason: 'unknown_key', key_prefix: 'idg_test_ZZZZZZZZ' });
+      expect(byRequest('req-unknown')?.details).toEqual({
+        reason: 'unknown_key',
+        key_prefix: 'idg_test_ZZZZZZZZ',
+        caller_request_id: 'req-unknown',
+      });
       expect(byRequest('req-revoked')?.details).toEqual({
         reason: 'revoked_key',
         key_prefix: revoked.key.slice(0, 17),
+        caller_request_id: 'req-revoked',
       });
 
       const [denied] = (await events({ action: 'auth.denied', actor: finance.id })).items;
       expect(denied).toMatchObject({
         actor: { type: 'api_key', id: finance.id, role: 'finance' },
         outcome: 'denied',
-        request_id: 'req-denied',
-        details: { reason: 'role_not_allowed', allowed_roles: ['compliance'], key_prefix: finance.key.slice(0, 17) },
+        request_id: expect.stringMatching(UUID),
+        details: {
+          reason: 'role_not_allowed',
+          allowed_roles: ['compliance'],
+          key_prefix: finance.key.slice(0, 17),
+          caller_request_id: 'req-denied',
+        },
       });
       const text = await rawAuditText();
       for (const secret of [unknown, revoked.key, finance.key]) expect(text).not.toContain(secret);
