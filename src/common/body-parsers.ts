@@ -2,6 +2,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import express from 'express';
 import { problemBody } from './problem';
 import { sendProblem } from './problem.filter';
+import { NUL_MESSAGE } from './validation';
 
 /**
  * body-parser reports its errors to Express's own handler, which Nest's
@@ -43,12 +44,42 @@ export function jsonDepth(value: unknown): number {
   return max;
 }
 
+/** Request headers idgate reads, as their documentation spells them. */
+export const HEADERS_READ = [
+  'Idempotency-Key',
+  'X-Request-Id',
+  'X-Sandbox-Fault',
+  'Authorization',
+  'X-API-Key',
+  'Accept',
+];
+
+/**
+ * Headers are outside the validation pipe's reach. Node's parser already refuses
+ * NUL in a header (a bare 400 before any handler), but `--insecure-http-parser`
+ * lets it through, and PostgreSQL cannot store it (Idempotency-Key is stored).
+ */
+export function headerWithNul(req: Pick<Request, 'headers'>): string | undefined {
+  return HEADERS_READ.find((name) => {
+    const value = req.headers[name.toLowerCase()];
+    return (Array.isArray(value) ? value : [value]).some((v) => typeof v === 'string' && v.includes('\u0000'));
+  });
+}
+
 export function jsonBodyParser(limitBytes: number): RequestHandler {
   const parse = withProblemErrors(
     express.json({ limit: limitBytes, type: ['application/json', 'application/*+json'] }),
   );
-  return (req: Request, res: Response, next: NextFunction) =>
-    parse(req, res, () => {
+  return (req: Request, res: Response, next: NextFunction) => {
+    const header = headerWithNul(req);
+    if (header) {
+      return sendProblem(
+        req,
+        res,
+        problemBody('validation', `${header}: ${NUL_MESSAGE}`, { errors: [{ field: header, message: NUL_MESSAGE }] }),
+      );
+    }
+    return parse(req, res, () => {
       if (jsonDepth(req.body) > MAX_JSON_DEPTH) {
         return sendProblem(
           req,
@@ -58,4 +89,5 @@ export function jsonBodyParser(limitBytes: number): RequestHandler {
       }
       next();
     });
+  };
 }

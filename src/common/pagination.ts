@@ -1,6 +1,6 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import { IsOptional, IsString, MaxLength } from 'class-validator';
+import { IsInteger } from './integer';
 import { validationProblem } from './problem';
 
 /** `{ items, next_cursor }`: the shape of every list endpoint. */
@@ -18,10 +18,7 @@ export class PageQueryDto {
 
   @ApiPropertyOptional({ description: 'Page size.', minimum: 1, maximum: 200, default: 50 })
   @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(200)
+  @IsInteger({ min: 1, max: 200, fromString: true })
   limit?: number;
 }
 

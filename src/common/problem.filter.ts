@@ -61,6 +61,9 @@ export class ProblemFilter implements ExceptionFilter {
           : exception.message;
       const detail = Array.isArray(message) ? message.join('; ') : typeof message === 'string' ? message : undefined;
       if (status >= 500) this.logger.error({ err: loggableError(exception) }, 'request failed');
+      // Express's own 400s (a URL it cannot decode) quote the input and name no field: say what it is instead.
+      if (status === 400)
+        return sendProblem(req, res, problemBody('bad-request', 'The request URL could not be decoded.'));
       return sendProblem(req, res, problemBody(kindForStatus(status), status >= 500 ? undefined : detail));
     }
     if (isDatabaseUnavailable(exception)) {

@@ -1,26 +1,135 @@
-import { ValidationError, ValidationPipe } from '@nestjs/common';
-import { FieldError, validationProblem } from './problem';
+import { ArgumentMetadata, ValidationError, ValidationPipe } from '@nestjs/common';
+import { propertyRules } from './nullable';
+import { FieldError, ProblemException, validationProblem } from './problem';
+
+/*
+ * The one validation library is class-validator, run by this pipe for every
+ * body, query and path parameter. On top of it, rules class-validator does not
+ * enforce by itself, for everyone's DTOs at once:
+ * - NUL (U+0000) is refused in every string, keys included, at any depth:
+ *   PostgreSQL cannot store it in text, so it used to end as a 500.
+ * - `null` is refused for every DTO property not marked @Nullable():
+ *   @IsOptional lets null through to services.
+ * - One error per field, and the one that tells the truth: a field not sent
+ *   "is required"; otherwise type errors (a string where an integer is due)
+ *   before format and range errors, whatever the order of the decorators.
+ */
+
+export const NUL_MESSAGE = 'must not contain NUL characters (\\u0000)';
+
+/** class-validator constraints that say the value is of the wrong type (or should not be there at all). */
+const TYPE_CONSTRAINTS = new Set([
+  'whitelistValidation',
+  'isDefined',
+  'isString',
+  'isInt',
+  'isNumber',
+  'isBoolean',
+  'isArray',
+  'isObject',
+  'isDate',
+  'nestedValidation',
+]);
+
+/** An empty key (`{"": 1}`, `?=1`) is a field too: shown as `""` so that the error still names it. */
+const shown = (key: string) => (key === '' ? '""' : key);
+const join = (parent: string, key: string) => (parent ? `${parent}.${shown(key)}` : shown(key));
+
+/** The one message that describes what is wrong with this field. */
+function fieldMessage(error: ValidationError): string | null {
+  const constraints = error.constraints ?? {};
+  // class-validator records constraints in execution order, which is the reverse of the decorators as written.
+  const names = Object.keys(constraints).reverse();
+  if (names.length === 0) return null;
+  if (constraints.whitelistValidation) return `property ${shown(error.property)} should not exist`;
+  if (error.value === undefined) return 'is required';
+  const chosen = names.find((n) => TYPE_CONSTRAINTS.has(n)) ?? names[0];
+  const message = constraints[chosen];
+  // class-validator starts messages with the property name; keep the message about the field only.
+  return message.startsWith(`${error.property} `) ? message.slice(error.property.length + 1) : message;
+}
 
 function flatten(errors: ValidationError[], parent = ''): FieldError[] {
   return errors.flatMap((error) => {
-    const field = parent ? `${parent}.${error.property}` : error.property;
-    const own = Object.values(error.constraints ?? {}).map((message) => ({
-      field,
-      // class-validator starts messages with the property name; keep the message about the field only.
-      message: message.startsWith(`${error.property} `) ? message.slice(error.property.length + 1) : message,
-    }));
-    return [...own, ...flatten(error.children ?? [], field)];
+    const field = join(parent, error.property);
+    const message = fieldMessage(error);
+    return [...(message === null ? [] : [{ field, message }]), ...flatten(error.children ?? [], field)];
   });
+}
+
+/** Every place in `value` (strings, and object keys) holding a NUL, as field paths. Iterative: input depth is the client's. */
+export function nulFields(value: unknown, root = ''): string[] {
+  const found: string[] = [];
+  const stack: Array<[unknown, string]> = [[value, root]];
+  while (stack.length > 0) {
+    const [node, path] = stack.pop()!;
+    if (typeof node === 'string') {
+      if (node.includes('\u0000')) found.push(path);
+    } else if (node !== null && typeof node === 'object') {
+      for (const [key, child] of Object.entries(node as Record<string, unknown>)) {
+        const childPath = join(path, key);
+        if (key.includes('\u0000')) found.push(childPath);
+        else stack.push([child, childPath]);
+      }
+    }
+  }
+  return found.reverse();
+}
+
+type Class = abstract new (...args: never[]) => unknown;
+
+/** DTO properties sent as null without being @Nullable(). */
+function nullFields(value: unknown, metatype: Class | undefined): FieldError[] {
+  if (!metatype || value === null || typeof value !== 'object' || Array.isArray(value)) return [];
+  const plain = value as Record<string, unknown>;
+  const errors: FieldError[] = [];
+  for (const [property, rules] of propertyRules(metatype)) {
+    if (plain[property] !== null || rules.nullable) continue;
+    errors.push({
+      field: property,
+      message: rules.optional ? 'must not be null (leave the field out instead)' : 'must not be null',
+    });
+  }
+  return errors;
+}
+
+/** ValidationPipe plus the project-wide rules above. */
+export class IdgateValidationPipe extends ValidationPipe {
+  override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+    // Custom parameter decorators (the principal, the audit context) carry server-made values, not input.
+    if (metadata.type === 'custom') return super.transform(value, metadata);
+    const early: FieldError[] = [
+      ...nulFields(value, metadata.type === 'param' ? (metadata.data ?? '') : '').map((field) => ({
+        field,
+        message: NUL_MESSAGE,
+      })),
+      ...nullFields(value, metadata.metatype as Class | undefined),
+    ];
+    const seen = new Set(early.map((e) => e.field));
+    let result: unknown;
+    try {
+      result = await super.transform(value, metadata);
+    } catch (err) {
+      if (early.length === 0 || !(err instanceof ProblemException) || err.kind !== 'validation') throw err;
+      // The NUL or null is what is wrong with those fields; other fields keep their own errors.
+      const others = ((err.body.errors as FieldError[] | undefined) ?? []).filter((e) => !seen.has(e.field));
+      throw validationProblem([...early, ...others]);
+    }
+    if (early.length > 0) throw validationProblem(early);
+    return result;
+  }
 }
 
 /** One validation library for every input: class-validator, unknown fields refused, field named. */
 export function createValidationPipe(): ValidationPipe {
-  return new ValidationPipe({
+  return new IdgateValidationPipe({
     whitelist: true,
     forbidNonWhitelisted: true,
     transform: true,
-    stopAtFirstError: true,
-    validationError: { target: false, value: false },
+    // Every constraint runs, so that the pipe can choose the error that describes the field (see fieldMessage).
+    stopAtFirstError: false,
+    // Values are kept on the errors only to tell "not sent" from "sent wrong"; they are never rendered.
+    validationError: { target: false, value: true },
     exceptionFactory: (errors) => validationProblem(flatten(errors)),
   });
 }

@@ -3,7 +3,7 @@ import { ExponentialBackoff, handleWhen, retry, RetryPolicy } from 'cockatiel';
 import { AuditService } from '../audit/audit.service';
 import type { AuditContext } from '../audit/audit-vocabulary';
 import type { Principal } from '../auth/roles';
-import { ProblemException } from '../common/problem';
+import { ProblemException, validationProblem } from '../common/problem';
 import { loggableError } from '../common/problem.filter';
 import { AppConfig } from '../config/app-config';
 import { maskIdCardNumber } from '../domain/id-card-number';
@@ -113,14 +113,12 @@ export class VerificationService {
       (request.name === undefined || request.idCard === undefined) &&
       !request.encryption
     ) {
-      throw new ProblemException('validation', 'Send name and id_card, or image_url.', {
-        errors: [
-          ...(request.name === undefined ? [{ field: 'name', message: 'is required unless image_url is sent' }] : []),
-          ...(request.idCard === undefined
-            ? [{ field: 'id_card', message: 'is required unless image_url is sent' }]
-            : []),
-        ],
-      });
+      throw validationProblem([
+        ...(request.name === undefined ? [{ field: 'name', message: 'is required unless image_url is sent' }] : []),
+        ...(request.idCard === undefined
+          ? [{ field: 'id_card', message: 'is required unless image_url is sent' }]
+          : []),
+      ]);
     }
     const mode: Mode = request.imageUrl !== undefined ? 'image' : 'name_id_card';
     const now = new Date();

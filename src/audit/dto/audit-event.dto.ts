@@ -1,7 +1,8 @@
 import { ApiProperty, ApiPropertyOptional, IntersectionType } from '@nestjs/swagger';
 import { PageQueryDto } from '../../common/pagination';
-import { Type } from 'class-transformer';
-import { IsIn, IsInt, IsISO8601, IsOptional, IsString, Matches, MaxLength, Min } from 'class-validator';
+import { IsIn, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
+import { IsDateTime } from '../../common/date-time';
+import { IsInteger } from '../../common/integer';
 import { ACTOR_TYPES, AUDIT_ACTIONS, OUTCOMES } from '../audit-vocabulary';
 import type { AuditAction, Outcome } from '../audit-vocabulary';
 import type { AuditEventFilters } from '../audit-rows';
@@ -11,7 +12,7 @@ import type { AuditEventView } from '../export-format';
 export class AuditEventFiltersDto {
   @ApiPropertyOptional({ description: 'Events at or after this instant (ISO 8601).', example: '2026-01-01T00:00:00Z' })
   @IsOptional()
-  @IsISO8601({ strict: true })
+  @IsDateTime()
   from?: string;
 
   @ApiPropertyOptional({
@@ -19,7 +20,7 @@ export class AuditEventFiltersDto {
     example: '2026-02-01T00:00:00Z',
   })
   @IsOptional()
-  @IsISO8601({ strict: true })
+  @IsDateTime()
   to?: string;
 
   @ApiPropertyOptional({ description: 'Actor id: an API key id, or a system actor such as `cli`.', maxLength: 100 })
@@ -78,16 +79,12 @@ export class AuditExportQueryDto extends AuditEventFiltersDto {
 
   @ApiPropertyOptional({ description: 'First chain seq to export (sealed events only).', minimum: 1 })
   @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
+  @IsInteger({ min: 1, max: Number.MAX_SAFE_INTEGER, fromString: true })
   from_seq?: number;
 
   @ApiPropertyOptional({ description: 'Last chain seq to export (sealed events only).', minimum: 1 })
   @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
+  @IsInteger({ min: 1, max: Number.MAX_SAFE_INTEGER, fromString: true })
   to_seq?: number;
 }
 

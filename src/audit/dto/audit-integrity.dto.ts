@@ -1,24 +1,24 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { PageQueryDto } from '../../common/pagination';
-import { Type } from 'class-transformer';
-import { IsInt, IsOptional, Min } from 'class-validator';
+import { IsOptional } from 'class-validator';
+import { IsInteger } from '../../common/integer';
 import type { PublicKeyInfo } from '../audit-checkpoints.service';
 import type { IntegrityReport } from '../audit-integrity.service';
 import type { CheckpointView } from '../export-format';
 
 export class IntegrityQueryDto {
-  @ApiPropertyOptional({ description: 'First seq to check (default 1).', minimum: 1 })
+  @ApiPropertyOptional({ description: 'First seq to check (default 1).', minimum: 1, maximum: Number.MAX_SAFE_INTEGER })
   @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
+  @IsInteger({ min: 1, max: Number.MAX_SAFE_INTEGER, fromString: true })
   from_seq?: number;
 
-  @ApiPropertyOptional({ description: 'Last seq to check (default: the chain head).', minimum: 1 })
+  @ApiPropertyOptional({
+    description: 'Last seq to check (default: the chain head).',
+    minimum: 1,
+    maximum: Number.MAX_SAFE_INTEGER,
+  })
   @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
+  @IsInteger({ min: 1, max: Number.MAX_SAFE_INTEGER, fromString: true })
   to_seq?: number;
 }
 

@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsOptional, IsString, MaxLength } from 'class-validator';
+import { IsIn, IsOptional } from 'class-validator';
+import { IsDateTime } from '../../common/date-time';
 import { PageQueryDto } from '../../common/pagination';
 import { ITEM_STATUSES } from '../reconciliation/statement-rules';
 import type { ItemStatus } from '../reconciliation/statement-rules';
@@ -12,14 +13,12 @@ export class ReconcileQueryDto {
     example: '2026-11-01',
   })
   @IsOptional()
-  @IsString()
-  @MaxLength(40)
+  @IsDateTime()
   from?: string;
 
   @ApiPropertyOptional({ description: 'End of the period (exclusive). With `from`.', example: '2026-12-01' })
   @IsOptional()
-  @IsString()
-  @MaxLength(40)
+  @IsDateTime()
   to?: string;
 }
 

@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsOptional, IsString, MaxLength } from 'class-validator';
+import { IsDateTime } from '../../common/date-time';
 import { USAGE_GROUPS } from '../usage/usage-rules';
 import type { UsageGroup } from '../usage/usage-rules';
 
@@ -10,8 +11,7 @@ export class UsageQueryDto {
     example: '2026-11-01',
   })
   @IsOptional()
-  @IsString()
-  @MaxLength(40)
+  @IsDateTime()
   from?: string;
 
   @ApiPropertyOptional({
@@ -20,8 +20,7 @@ export class UsageQueryDto {
     example: '2026-12-01',
   })
   @IsOptional()
-  @IsString()
-  @MaxLength(40)
+  @IsDateTime()
   to?: string;
 
   @ApiProperty({

@@ -17,7 +17,7 @@ import { PrismaService } from '../../database/prisma.service';
 import { poolConfigFromUrl } from '../../database/schema-engine';
 import { Prisma } from '../../generated/prisma/client';
 import { ChargeSettlementService } from '../../verification/charge-settlement.service';
-import { parseBound } from '../usage/usage-rules';
+import { checkDateTime } from '../../common/date-time';
 import {
   DIFFERENCE_STATUSES,
   isStatementHeader,
@@ -751,13 +751,11 @@ function explicitPeriod(explicit: { from?: string; to?: string }): { from?: Date
   if (explicit.from === undefined && explicit.to === undefined) return {};
   const field = explicit.from === undefined ? 'from' : explicit.to === undefined ? 'to' : null;
   if (field) throw validationProblem([{ field, message: 'is required when the other period bound is given' }]);
+  // Multipart form fields skip the DTO: the same date-time rule as every other date filter.
   const bound = (name: 'from' | 'to') => {
-    const b = parseBound(explicit[name]!);
-    if (!b)
-      throw validationProblem([
-        { field: name, message: 'must be a date (YYYY-MM-DD, UTC) or an ISO 8601 date-time with a zone' },
-      ]);
-    return b.kind === 'date' ? new Date(`${b.date}T00:00:00Z`) : b.at;
+    const checked = checkDateTime(explicit[name]);
+    if (!checked.ok) throw validationProblem([{ field: name, message: checked.problem }]);
+    return checked.at;
   };
   const from = bound('from');
   const to = bound('to');

@@ -1,6 +1,7 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { IsOptional, IsString, MaxLength, MinLength, registerDecorator } from 'class-validator';
 import { containsIdCardNumber } from '../../domain/id-card-in-text';
+import { Nullable } from '../../common/nullable';
 import { DropInRequestDto } from './drop-in.dto';
 
 /**
@@ -32,6 +33,8 @@ export class CreateVerificationDto extends DropInRequestDto {
     description:
       'Not supported: the upstream accepts image URLs only. Host the image and send `image_url`. Sending this field is refused with 400.',
   })
+  // Null too: whatever is sent here gets the message that says what to send instead.
+  @Nullable()
   @IsOptional()
   image_base64?: unknown;
 

@@ -1,22 +1,27 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsDate, IsIn, IsOptional, IsString, IsUUID, MaxLength } from 'class-validator';
+import { IsIn, IsOptional, IsString, IsUUID, MaxLength } from 'class-validator';
+import { IsDateTime } from '../../common/date-time';
 import { PageQueryDto } from '../../common/pagination';
-
-const toDate = ({ value }: { value: unknown }) => (typeof value === 'string' && value !== '' ? new Date(value) : value);
 
 /** Filters shared by GET /v1/verifications and POST /v1/verifications/search. */
 export class VerificationFiltersDto extends PageQueryDto {
-  @ApiPropertyOptional({ description: 'Created at or after this instant (ISO 8601).', format: 'date-time' })
+  @ApiPropertyOptional({
+    description:
+      'Created at or after this instant (ISO 8601 with a zone, or a date: UTC midnight; 0001-01-02 to 9999-12-31).',
+    format: 'date-time',
+  })
   @IsOptional()
-  @Transform(toDate)
-  @IsDate({ message: 'must be an ISO 8601 date-time' })
+  @IsDateTime({ toDate: true })
   from?: Date;
 
-  @ApiPropertyOptional({ description: 'Created before this instant (ISO 8601).', format: 'date-time' })
+  @ApiPropertyOptional({
+    description:
+      'Created before this instant (ISO 8601 with a zone, or a date: UTC midnight; 0001-01-02 to 9999-12-31).',
+    format: 'date-time',
+  })
   @IsOptional()
-  @Transform(toDate)
-  @IsDate({ message: 'must be an ISO 8601 date-time' })
+  @IsDateTime({ toDate: true })
   to?: Date;
 
   @ApiPropertyOptional({ description: 'Upstream result code.', enum: ['0', '-1', '-2', '-3', '-4', '-5', '-6', '-7'] })

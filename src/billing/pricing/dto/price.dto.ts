@@ -1,15 +1,21 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { IsDateString, IsInt, Matches, Max, Min } from 'class-validator';
+import { IsString, Matches } from 'class-validator';
+import { IsDateTime } from '../../../common/date-time';
+import { IsInteger } from '../../../common/integer';
 import type { PriceVersion } from '../price-rules';
 
 export class CreatePriceDto {
-  @ApiProperty({ description: 'Price of one charged call, in minor units of `currency` (fen for CNY).', example: 60 })
-  @IsInt()
-  @Min(0)
-  @Max(100_000_000)
+  @ApiProperty({
+    description: 'Price of one charged call, in minor units of `currency` (fen for CNY).',
+    example: 60,
+    minimum: 0,
+    maximum: 100_000_000,
+  })
+  @IsInteger({ min: 0, max: 100_000_000 })
   amount: number;
 
   @ApiProperty({ description: 'ISO 4217 currency code.', example: 'CNY' })
+  @IsString()
   @Matches(/^[A-Z]{3}$/, { message: 'must be an ISO 4217 code such as CNY' })
   currency: string;
 
@@ -19,7 +25,7 @@ export class CreatePriceDto {
     example: '2027-01-01T00:00:00+08:00',
     format: 'date-time',
   })
-  @IsDateString({ strict: true }, { message: 'must be an ISO 8601 date-time' })
+  @IsDateTime()
   valid_from: string;
 }
 
