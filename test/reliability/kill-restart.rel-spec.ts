@@ -6,7 +6,7 @@ import { startSandbox, SandboxHandle } from '../../src/upstream/sandbox/sandbox-
 import { runCli } from '../support/processes';
 import { KNOWN } from '../support/verification-app';
 import { bearer, eventually, listAllVerifications, Reply, send, VerificationView } from './support/http';
-import { Cleanup, clientKey, clusterOn, Idgate, startIdgate } from './support/processes';
+import { Cleanup, clientKey, clusterOn, clusterUrl, Idgate, startIdgate } from './support/processes';
 
 const COMPLETED = 10;
 const IN_FLIGHT = 12;
@@ -175,8 +175,7 @@ describe('reliability: kill -9 with calls in flight, then restart', () => {
   });
 
   it('every in-flight verification has its creation and its unknown settlement in the audit trail, and the chain verifies', async () => {
-    const cluster = clusterOn(dataDir)!;
-    const db = new pg.Client({ connectionString: `postgresql://postgres:postgres@127.0.0.1:${cluster.port}/idgate` });
+    const db = new pg.Client({ connectionString: clusterUrl(dataDir) });
     await db.connect();
     try {
       const { rows } = await db.query<{ reference: string; actions: string[] }>(

@@ -69,6 +69,16 @@ export function clusterOn(dataDir: string): { pid: number; port: number } | null
   return Number.isInteger(pid) && pid > 0 && alive(pid) ? { pid, port: Number(portLine) } : null;
 }
 
+/** A superuser URL of the embedded cluster under `<dataDir>/pg` (its generated password is in secrets.json). */
+export function clusterUrl(dataDir: string, database = 'idgate'): string {
+  const cluster = clusterOn(dataDir);
+  if (!cluster) throw new Error(`no embedded PostgreSQL runs in ${dataDir}`);
+  const secrets = JSON.parse(readFileSync(path.join(dataDir, 'secrets.json'), 'utf8')) as {
+    EMBEDDED_PG_PASSWORD: string;
+  };
+  return `postgresql://postgres:${encodeURIComponent(secrets.EMBEDDED_PG_PASSWORD)}@127.0.0.1:${cluster.port}/${database}`;
+}
+
 /** Fast shutdown of a cluster left running (its idgate was killed), bounded in time. */
 export async function stopClusterOn(dataDir: string): Promise<void> {
   const cluster = clusterOn(dataDir);
