@@ -249,7 +249,18 @@ function benchConfig(databaseUrl: string, upstreamUrl: string): AppConfig {
     billing: { pricePerChargedCall: 50, currency: 'CNY' },
     logLevel: LOG_LEVEL,
     bodyLimitBytes: 5 * 1024 * 1024,
-    audit: { signingKeySeed: randomBytes(32), sealIntervalMs: 200, checkpointIntervalMs: 60_000 },
+    audit: {
+      signingKeySeed: randomBytes(32),
+      macKey: randomBytes(32),
+      witnessDir: mkdtempSync(path.join(os.tmpdir(), 'idgate-bench-witness-')),
+      orderToleranceMs: 300_000,
+      sealIntervalMs: 200,
+      checkpointIntervalMs: 60_000,
+    },
+    http: { host: '127.0.0.1', trustProxy: [] },
+    // Production defaults for searches; refusals never happen in this bench.
+    abuse: { piiSearchesPerHour: 100, authFailuresPerMinute: 30 },
+    imageUrlPorts: [443],
   } satisfies Omit<AppConfig, 'rateLimit'>;
   // The per-key rate limit still runs (in-process counters), set high enough never to refuse the bench.
   return { ...config, rateLimit: { perMinute: RATE_LIMIT_PER_MINUTE } } as AppConfig;

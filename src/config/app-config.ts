@@ -1,3 +1,5 @@
+import { hkdfSync } from 'node:crypto';
+import path from 'node:path';
 import { ConfigError, EnvironmentVariables } from './environment';
 
 export interface PiiKey {
@@ -78,9 +80,19 @@ export abstract class AppConfig {
   };
   /** Ports an image_url may name. */
   abstract readonly imageUrlPorts: readonly number[];
+  /** The owner role's URL (migrations, grants), when the runtime role is a separate one. */
+  abstract readonly databaseOwnerUrl?: string;
   abstract readonly audit: {
     /** 32-byte Ed25519 seed of the checkpoint signing key. */
     readonly signingKeySeed: Buffer;
+    /** Key of the MAC every event idgate writes carries (the database never sees it). */
+    readonly macKey: Buffer;
+    /** Append-only folder the witness records go to. */
+    readonly witnessDir: string;
+    /** Optional HTTP witness. */
+    readonly witnessUrl?: string;
+    /** How much earlier than the sealed tail an event may be sealed before it is reported. */
+    readonly orderToleranceMs: number;
     /** How often the sealer chains new events. */
     readonly sealIntervalMs: number;
     /** How often the chain head is signed when it moved. */
@@ -114,6 +126,17 @@ function parsePorts(text: string): number[] {
   return ports;
 }
 
+/**
+ * AUDIT_MAC_KEY, or a key derived from AUDIT_SIGNING_KEY (HKDF, its own label) so that
+ * existing deployments need no new secret; the database sees neither.
+ */
+function auditMacKey(env: EnvironmentVariables): Buffer {
+  if (env.AUDIT_MAC_KEY) return decodeKey('AUDIT_MAC_KEY', env.AUDIT_MAC_KEY, 32);
+  if (!env.AUDIT_SIGNING_KEY) return missing('AUDIT_SIGNING_KEY');
+  const seed = decodeKey('AUDIT_SIGNING_KEY', env.AUDIT_SIGNING_KEY, 32, 32);
+  return Buffer.from(hkdfSync('sha256', seed, Buffer.alloc(0), 'idgate audit event mac v1', 32));
+}
+
 function missing(variable: string): never {
   throw new ConfigError(variable, 'is required when DATABASE_URL is set');
 }
@@ -141,6 +164,7 @@ export function buildAppConfig(env: EnvironmentVariables, databaseUrl: string, e
     port: env.PORT,
     databaseUrl,
     databasePoolSize: env.DATABASE_POOL_SIZE,
+    databaseOwnerUrl: env.DATABASE_OWNER_URL,
     embeddedDatabase: embedded,
     dataDir: env.IDGATE_DATA_DIR,
     upstream: {
@@ -180,6 +204,10 @@ export function buildAppConfig(env: EnvironmentVariables, databaseUrl: string, e
         : missing('AUDIT_SIGNING_KEY'),
       sealIntervalMs: env.AUDIT_SEAL_INTERVAL_MS,
       checkpointIntervalMs: env.AUDIT_CHECKPOINT_INTERVAL_MS,
+      macKey: auditMacKey(env),
+      witnessDir: path.resolve(env.AUDIT_WITNESS_DIR ?? path.join(env.IDGATE_DATA_DIR, 'witness')),
+      witnessUrl: env.AUDIT_WITNESS_URL,
+      orderToleranceMs: env.AUDIT_ORDER_TOLERANCE_MS,
     },
   };
 }

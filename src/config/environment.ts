@@ -247,6 +247,44 @@ export class EnvironmentVariables {
   @Matches(/^[A-Za-z0-9+/_-]{43}=?$/, { message: 'must be the base64 of a 32-byte Ed25519 seed' })
   AUDIT_SIGNING_KEY?: string;
 
+  /**
+   * The role that owns the database objects and runs migrations. When set, DATABASE_URL is the
+   * runtime role (it must own nothing); when unset, DATABASE_URL is the owner and idgate creates
+   * the runtime role it then uses.
+   */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Matches(/^postgres(ql)?:\/\/[^\s]+$/, { message: 'must be a postgresql:// URL' })
+  DATABASE_OWNER_URL?: string;
+
+  /** Folder the audit checkpoints and sealed heads are also written to (append-only). Default: <IDGATE_DATA_DIR>/witness. */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsString()
+  AUDIT_WITNESS_DIR?: string;
+
+  /** An HTTP witness that receives every checkpoint and sealed head (POST), and lists them (GET). */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsUrl(
+    { protocols: ['http', 'https'], require_tld: false, require_protocol: true },
+    { message: 'must be an http(s) URL' },
+  )
+  AUDIT_WITNESS_URL?: string;
+
+  /** Base64 key (≥ 32 bytes) of the MAC on every audit event idgate writes. Default: derived from AUDIT_SIGNING_KEY. */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @MinLength(40, { message: 'must be a base64 key of at least 32 bytes' })
+  AUDIT_MAC_KEY?: string;
+
+  /** An event sealed this much earlier than the chain's tail is reported (long transactions must end within it). */
+  @Transform(toInt)
+  @IsInt({ message: 'must be an integer number of milliseconds' })
+  @Min(1000, { message: 'must be between 1000 and 86400000' })
+  @Max(86_400_000, { message: 'must be between 1000 and 86400000' })
+  AUDIT_ORDER_TOLERANCE_MS: number = 300_000;
+
   @Transform(toInt)
   @IsInt({ message: 'must be an integer number of milliseconds' })
   @Min(10, { message: 'must be between 10 and 60000' })

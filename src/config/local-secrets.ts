@@ -8,11 +8,15 @@ interface LocalSecrets {
   PII_HMAC_KEY: string;
   /** Added after the first release: older secrets files lack it and get it on the next start. */
   AUDIT_SIGNING_KEY?: string;
+  /** Added with the audit MAC: older files get it on the next start. */
+  AUDIT_MAC_KEY?: string;
   /** Password of the embedded PostgreSQL's `postgres` role (older files lack it: generated on the next start). */
   EMBEDDED_PG_PASSWORD?: string;
 }
 
-const NAMES = ['PII_KEYS', 'PII_HMAC_KEY', 'AUDIT_SIGNING_KEY'] as const;
+const NAMES = ['PII_KEYS', 'PII_HMAC_KEY', 'AUDIT_SIGNING_KEY', 'AUDIT_MAC_KEY'] as const;
+/** Keys added after the first release: generated into an existing file when missing. */
+const ADDED_LATER = ['AUDIT_SIGNING_KEY', 'AUDIT_MAC_KEY'] as const;
 
 /**
  * Embedded mode only: keys missing from the environment are generated once and
@@ -25,9 +29,10 @@ export function withLocalSecrets(env: NodeJS.ProcessEnv, dataDir: string): NodeJ
   let secrets: LocalSecrets;
   if (existsSync(file)) {
     secrets = JSON.parse(readFileSync(file, 'utf8')) as LocalSecrets;
-    if (!secrets.AUDIT_SIGNING_KEY) {
+    const missing = ADDED_LATER.filter((name) => !secrets[name]);
+    if (missing.length > 0) {
       // Never regenerate the PII keys (that would orphan encrypted data): only add what is missing.
-      secrets = { ...secrets, AUDIT_SIGNING_KEY: randomBytes(32).toString('base64') };
+      for (const name of missing) secrets = { ...secrets, [name]: randomBytes(32).toString('base64') };
       const temp = `${file}.${process.pid}.tmp`;
       writeFileSync(temp, JSON.stringify(secrets, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
       renameSync(temp, file);
@@ -37,6 +42,7 @@ export function withLocalSecrets(env: NodeJS.ProcessEnv, dataDir: string): NodeJ
       PII_KEYS: `k1:${randomBytes(32).toString('base64')}`,
       PII_HMAC_KEY: randomBytes(32).toString('base64'),
       AUDIT_SIGNING_KEY: randomBytes(32).toString('base64'),
+      AUDIT_MAC_KEY: randomBytes(32).toString('base64'),
     };
     // The folder stays traversable: as root, the embedded PostgreSQL runs as user postgres inside it.
     mkdirSync(path.dirname(file), { recursive: true });
@@ -47,6 +53,7 @@ export function withLocalSecrets(env: NodeJS.ProcessEnv, dataDir: string): NodeJ
     PII_KEYS: env.PII_KEYS || secrets.PII_KEYS,
     PII_HMAC_KEY: env.PII_HMAC_KEY || secrets.PII_HMAC_KEY,
     AUDIT_SIGNING_KEY: env.AUDIT_SIGNING_KEY || secrets.AUDIT_SIGNING_KEY,
+    AUDIT_MAC_KEY: env.AUDIT_MAC_KEY || secrets.AUDIT_MAC_KEY,
   };
 }
 

@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { INestApplication } from '@nestjs/common';
 import request from 'supertest';
 import TestAgent from 'supertest/lib/agent';
@@ -45,7 +48,15 @@ export function testConfig(databaseUrl: string, overrides: DeepPartial<AppConfig
     logLevel: 'info',
     bodyLimitBytes: 64 * 1024,
     rateLimit: { perMinute: 1_000_000 },
-    audit: { signingKeySeed: randomBytes(32), sealIntervalMs: 200, checkpointIntervalMs: 60_000 },
+    audit: {
+      signingKeySeed: randomBytes(32),
+      macKey: randomBytes(32),
+      // Each app its own witness folder (a temp dir), unless a test shares one on purpose.
+      witnessDir: mkdtempSync(path.join(os.tmpdir(), 'idgate-witness-')),
+      orderToleranceMs: 300_000,
+      sealIntervalMs: 200,
+      checkpointIntervalMs: 60_000,
+    },
   };
   return {
     ...base,
@@ -100,7 +111,9 @@ export async function startTestApp(overrides: DeepPartial<AppConfig> = {}, datab
         const name = clientName ?? `client-${randomBytes(4).toString('hex')}`;
         clientId = (await app.get(ClientsService).findOrCreateClient(name, TEST_ACTOR)).id;
       }
-      const issued = await app.get(ApiKeysService).createKey({ role, name: `${role} test key`, clientId }, TEST_ACTOR, { kind: 'shell' });
+      const issued = await app
+        .get(ApiKeysService)
+        .createKey({ role, name: `${role} test key`, clientId }, TEST_ACTOR, { kind: 'shell' });
       return { key: issued.key, id: issued.id, clientId: issued.clientId };
     },
     async close() {
