@@ -15,6 +15,7 @@ import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { AuditCheckpoints } from '../src/audit/audit-checkpoints.service';
 import { AuditIntegrity } from '../src/audit/audit-integrity.service';
+import { AuditEventAuthenticity } from '../src/audit/event-authenticity.service';
 import { AuditSealer } from '../src/audit/audit-sealer.service';
 import { AuditService } from '../src/audit/audit.service';
 import { AuditContext } from '../src/audit/audit-vocabulary';
@@ -75,7 +76,7 @@ async function main(): Promise<void> {
     const prisma = new PrismaService(config);
     const sealer = new AuditSealer(prisma, config);
     const checkpoints = new AuditCheckpoints(prisma, config);
-    const audit = new AuditService(prisma, config, sealer, checkpoints, new AuditIntegrity(prisma, checkpoints));
+    const audit = new AuditService(prisma, config, sealer, checkpoints, new AuditIntegrity(prisma, checkpoints, new AuditEventAuthenticity()));
     await prisma.$executeRawUnsafe(`CREATE TABLE bench_rows (id bigserial PRIMARY KEY, note text NOT NULL)`);
     await prisma.$executeRawUnsafe(
       `CREATE TABLE bench_chain_head (id int PRIMARY KEY, seq bigint NOT NULL, hash text NOT NULL)`,

@@ -5,6 +5,7 @@ import { AuditCheckpoints } from './audit-checkpoints.service';
 import { chainedFields, EVENT_COLUMNS, EventSqlRow } from './audit-rows';
 import { GENESIS_HASH } from './canonical';
 import { ChainFault, ChainWalker } from './chain-walker';
+import { AuditEventAuthenticity } from './event-authenticity.service';
 
 export interface IntegrityReport {
   ok: boolean;
@@ -34,6 +35,7 @@ export class AuditIntegrity {
   constructor(
     private readonly prisma: PrismaService,
     private readonly checkpoints: AuditCheckpoints,
+    private readonly authenticity: AuditEventAuthenticity,
   ) {}
 
   async verifyChain(range: { fromSeq?: number; toSeq?: number } = {}): Promise<IntegrityReport> {
@@ -72,6 +74,7 @@ export class AuditIntegrity {
       anchor = prev?.hash ?? null;
     }
     const walker = new ChainWalker(from, anchor);
+    const events = this.authenticity.begin(from);
     let after = from - 1;
     while (after < to) {
       const rows = await this.prisma.$queryRaw<LinkRow[]>`
@@ -91,6 +94,9 @@ export class AuditIntegrity {
           event: row.id ? chainedFields(row as EventSqlRow) : null,
         });
         if (fault) return fault;
+        // What the chain cannot tell: who wrote the event, and whether its time fits its place.
+        const eventFault = row.id ? events.check(seq, row as EventSqlRow) : null;
+        if (eventFault) return eventFault;
         report.checked = walker.checked;
         const checkpoint = signed.get(seq);
         if (checkpoint) {

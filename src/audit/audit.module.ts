@@ -4,13 +4,22 @@ import { AuditController } from './audit.controller';
 import { AuditIntegrity } from './audit-integrity.service';
 import { AuditSealer } from './audit-sealer.service';
 import { AuditService } from './audit.service';
+import { AuditEventAuthenticity } from './event-authenticity.service';
 import { PiiSearchBudget } from './pii-search-budget.service';
 import { SecurityAlerts } from './security-alerts.service';
 
 /** The audit trail. Other modules use AuditService (record in their own transaction) and SecurityAlerts. */
 @Module({
   controllers: [AuditController],
-  providers: [AuditService, AuditSealer, AuditCheckpoints, AuditIntegrity, SecurityAlerts, PiiSearchBudget],
+  providers: [
+    AuditService,
+    AuditSealer,
+    AuditCheckpoints,
+    AuditIntegrity,
+    AuditEventAuthenticity,
+    SecurityAlerts,
+    PiiSearchBudget,
+  ],
   exports: [AuditService, SecurityAlerts, PiiSearchBudget],
 })
 export class AuditModule {}
