@@ -5,6 +5,7 @@ import { Logger } from 'nestjs-pino';
 import { AppModule, AppModuleOptions } from './app.module';
 import { trustProxySetting } from './common/client-address';
 import { ProblemFilter } from './common/problem.filter';
+import { Draining } from './common/draining';
 import { securityHeaders } from './common/security-headers';
 import { createValidationPipe } from './common/validation';
 import { AppConfig } from './config/app-config';
@@ -31,7 +32,12 @@ export function buildOpenApiDocument(app: INestApplication) {
 }
 
 /** Builds the Nest application exactly as `npm start` runs it (tests use this too). */
-export async function createApp(config: AppConfig, options: AppModuleOptions = {}): Promise<INestApplication> {
+export interface CreateAppOptions extends AppModuleOptions {
+  /** The server's shutdown switch (npm start): see Draining. */
+  draining?: Draining;
+}
+
+export async function createApp(config: AppConfig, options: CreateAppOptions = {}): Promise<INestApplication> {
   const trustProxy = trustProxySetting(config.http.trustProxy); // a bad TRUST_PROXY stops the start here
   const app = await NestFactory.create(AppModule.forRoot(config, options), {
     bodyParser: false,
@@ -46,6 +52,10 @@ export async function createApp(config: AppConfig, options: AppModuleOptions = {
   // then choose the address the audit trail and the abuse limits see).
   http.set('trust proxy', trustProxy);
   app.use(securityHeaders());
+  if (options.draining) {
+    app.use(options.draining.closeAfterResponse());
+    app.use(options.draining.middleware());
+  }
   app.useGlobalPipes(createValidationPipe());
   app.useGlobalFilters(new ProblemFilter());
 

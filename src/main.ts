@@ -1,6 +1,7 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createApp } from './app.factory';
+import { Draining } from './common/draining';
 import { ApiKeysService } from './auth/api-keys.service';
 import { prepareRuntime } from './bootstrap';
 import { ConfigError } from './config/environment';
@@ -18,13 +19,16 @@ async function main(): Promise<void> {
     await runtime.stop();
     throw err;
   });
-  const app = await createApp(config);
+  const draining = new Draining();
+  const app = await createApp(config, { draining });
 
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     process.stdout.write(`idgate: ${signal} received, shutting down\n`);
+    // From now on every response closes its connection and new requests are refused at once.
+    draining.begin();
     try {
       await app.close();
       await sandbox?.close();
@@ -35,8 +39,9 @@ async function main(): Promise<void> {
   };
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void shutdown(signal));
 
-  const bootstrapKey = await app.get(ApiKeysService).issueBootstrapAdminKeyOnce();
   await app.listen(config.port, config.http.host);
+  // Only once listening: a start that cannot listen (port taken) must not use up the one-time key.
+  const bootstrapKey = await app.get(ApiKeysService).issueBootstrapAdminKeyOnce();
   const url = (await app.getUrl())
     .replace('[::1]', 'localhost')
     .replace('0.0.0.0', 'localhost')

@@ -1,5 +1,7 @@
-import { Injectable } from '@nestjs/common';
-import { PrismaService } from '../database/prisma.service';
+import { Injectable, OnModuleDestroy } from '@nestjs/common';
+import pg from 'pg';
+import { AppConfig } from '../config/app-config';
+import { poolConfigFromUrl } from '../database/schema-engine';
 import { UpstreamCircuit } from '../upstream/upstream-circuit';
 import { UpstreamClient } from '../upstream/upstream.client';
 import type { CircuitStateName } from '../upstream/upstream.types';
@@ -22,13 +24,24 @@ export interface UpstreamReport {
 
 const DB_CHECK_TIMEOUT_MS = 2000;
 
+/**
+ * Readiness asks the database on a connection of its own, outside the pool: a pool busy
+ * with reads or a long job is not an unhealthy database, and must not take every instance
+ * out of rotation at once.
+ */
 @Injectable()
-export class HealthService {
+export class HealthService implements OnModuleDestroy {
+  private probe: pg.Client | null = null;
+
   constructor(
-    private readonly prisma: PrismaService,
+    private readonly config: AppConfig,
     private readonly upstreamCircuit: UpstreamCircuit,
     private readonly upstreamClient: UpstreamClient,
   ) {}
+
+  async onModuleDestroy(): Promise<void> {
+    await this.dropProbe();
+  }
 
   /** What gates readiness: only the database. Reads, audit and billing work while the vendor is down. */
   async readinessChecks(): Promise<Record<string, Check>> {
@@ -55,16 +68,38 @@ export class HealthService {
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
-        this.prisma.$queryRaw`SELECT 1`,
+        this.askDatabase(),
         new Promise((_, reject) => {
           timer = setTimeout(() => reject(new Error('timeout')), DB_CHECK_TIMEOUT_MS);
         }),
       ]);
       return { status: 'up' };
     } catch (err) {
+      await this.dropProbe();
       return { status: 'down', detail: (err as Error).message === 'timeout' ? 'no answer within 2 s' : 'query failed' };
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  private async askDatabase(): Promise<void> {
+    if (!this.probe) {
+      const client = new pg.Client({
+        ...poolConfigFromUrl(this.config.databaseUrl),
+        application_name: 'idgate-readiness',
+        connectionTimeoutMillis: DB_CHECK_TIMEOUT_MS,
+      });
+      // A server that goes away must not crash the process through an unhandled 'error'.
+      client.on('error', () => void this.dropProbe());
+      this.probe = client;
+      await client.connect();
+    }
+    await this.probe.query('SELECT 1');
+  }
+
+  private async dropProbe(): Promise<void> {
+    const client = this.probe;
+    this.probe = null;
+    await client?.end().catch(() => undefined);
   }
 }
