@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { PrismaService } from '../database/prisma.service';
-import type { AdmissionGate } from './admission-gate';
+import type { AdmissionGate } from '../common/admission-gate';
 
 /**
  * Verification metrics in a registry of their own (merged into `/metrics`):

@@ -159,4 +159,26 @@ describe('reconciliation: bad lines are reported, the rest reconciles', () => {
     const items = await allItems(res.body.id);
     expect(items.filter((i) => i.status === 'malformed').map((i) => i.line_no)).toEqual([3, 4]);
   });
+
+  it.each([
+    [
+      'ends inside the file part',
+      '--XX\r\nContent-Disposition: form-data; name="file"; filename="s.csv"\r\nContent-Type: text/csv\r\n\r\ntrace_id,called_at,result,charged,amount\n',
+    ],
+    [
+      'ends with a bare boundary',
+      '--XX\r\nContent-Disposition: form-data; name="file"; filename="s.csv"\r\n\r\ntrace_id,called_at,result,charged,amount\n--XX',
+    ],
+    ['ends in the part headers', '--XX\r\nContent-Disposition: form-data; name="file"; filen'],
+  ])('a multipart body that %s is a 400, and the process lives on', async (_what, body) => {
+    const res = await h.t.http
+      .post('/v1/billing/reconciliations')
+      .set(as(finance))
+      .set('Content-Type', 'multipart/form-data; boundary=XX')
+      .send(Buffer.from(body));
+    expect(res.status).toBe(400);
+    expect(res.body.type).toMatch(/^urn:idgate:problem:/);
+    await new Promise((r) => setImmediate(r));
+    await h.t.http.get('/health/live').expect(200);
+  });
 });

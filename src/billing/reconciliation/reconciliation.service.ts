@@ -3,12 +3,13 @@ import { StringDecoder } from 'node:string_decoder';
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { AuditService } from '../../audit/audit.service';
 import type { AuditContext } from '../../audit/audit-vocabulary';
 import type { Principal } from '../../auth/roles';
+import { AdmissionGate, AdmissionPermit, AdmissionRefused } from '../../common/admission-gate';
 import { csvRows } from '../../common/csv-safety';
 import { decodeCursor, encodeCursor, Page } from '../../common/pagination';
 import { ProblemException, validationProblem } from '../../common/problem';
@@ -45,6 +46,18 @@ const EXPORT_BATCH = 5000;
 export const TIME_WINDOW_TOLERANCE_MS = 2000;
 /** The matching pass (not the upload) runs in one transaction; bounded so it cannot hold locks forever. */
 const MATCH_TIMEOUT_MS = 15 * 60_000;
+/**
+ * Statements one instance reads at once. Each holds a database connection only while it
+ * copies a batch, but a third finance upload should wait its turn rather than compete.
+ */
+const CONCURRENT_UPLOADS = 2;
+/** A statement waits this long for its turn before it is refused (429, retry later). */
+const UPLOAD_QUEUE_WAIT_MS = 60_000;
+/** How long a statement waits for another instance's matching to finish, retrying the lock. */
+const MATCH_LOCK_WAIT_MS = 30 * 60_000;
+/** A load older than this that never completed belongs to a process that died: removed. */
+const ABANDONED_LOAD_MS = 2 * 60 * 60_000;
+const MATCH_LOCK = 'idgate.billing.reconciliation';
 /** The longest statement line (characters); a longer one is reported as malformed and skipped unread. */
 const MAX_RECORD_CHARS = 64 * 1024;
 
@@ -204,8 +217,16 @@ class LineBatch {
  *    summary is stored and `reconciliation.created` is audited, all together.
  */
 @Injectable()
-export class ReconciliationService {
+export class ReconciliationService implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(ReconciliationService.name);
+  private readonly uploads = new AdmissionGate({
+    concurrency: CONCURRENT_UPLOADS,
+    queue: 100,
+    queueWaitMs: UPLOAD_QUEUE_WAIT_MS,
+  });
+  /** One matching at a time per instance, so waiting for the cluster-wide lock never holds a connection each. */
+  private readonly matching = new AdmissionGate({ concurrency: 1, queue: 100, queueWaitMs: MATCH_LOCK_WAIT_MS });
+  private sweepTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly prisma: PrismaService,
@@ -214,7 +235,59 @@ export class ReconciliationService {
     private readonly settlements: ChargeSettlementService,
   ) {}
 
+  onApplicationBootstrap(): void {
+    const sweep = () =>
+      void this.discardAbandonedLoads().catch((err: unknown) =>
+        this.logger.warn({ reason: (err as Error).name }, 'could not remove abandoned statement loads'),
+      );
+    sweep();
+    this.sweepTimer = setInterval(sweep, 10 * 60_000);
+    this.sweepTimer.unref();
+  }
+
+  onModuleDestroy(): void {
+    clearInterval(this.sweepTimer);
+  }
+
+  /** Loads left by a process that died before matching (or a failure that could not clean up). */
+  async discardAbandonedLoads(now = new Date()): Promise<number> {
+    const before = new Date(now.getTime() - ABANDONED_LOAD_MS);
+    const stale = await this.prisma.reconciliation.findMany({
+      where: { state: 'loading', createdAt: { lt: before } },
+      select: { id: true },
+    });
+    for (const { id } of stale) await this.discardLoad(id);
+    if (stale.length > 0) this.logger.warn({ count: stale.length }, 'abandoned statement loads removed');
+    return stale.length;
+  }
+
   async reconcile(
+    upload: StatementUpload,
+    explicit: { from?: string; to?: string },
+    principal: Principal,
+    context: AuditContext,
+  ): Promise<ReconciliationSummary> {
+    let permit: AdmissionPermit;
+    try {
+      permit = await this.uploads.enter();
+    } catch (err) {
+      upload.discard();
+      if (!(err instanceof AdmissionRefused)) throw err;
+      throw new ProblemException(
+        'rate-limited',
+        'Other statements are being reconciled on this instance; nothing was stored. Retry in a minute.',
+        {},
+        { 'Retry-After': '60' },
+      );
+    }
+    try {
+      return await this.reconcileAdmitted(upload, explicit, principal, context);
+    } finally {
+      permit.release();
+    }
+  }
+
+  private async reconcileAdmitted(
     upload: StatementUpload,
     explicit: { from?: string; to?: string },
     principal: Principal,
@@ -291,21 +364,17 @@ export class ReconciliationService {
     const id = created.id;
 
     const loadStarted = performance.now();
-    const loader = new pg.Client(
-      poolConfigFromUrl(this.config.databaseUrl, { application_name: 'idgate-reconciliation' }),
-    );
     let lineCount = 0;
     let maxLineNo = 1;
     let minCalledAt: Date | null = null;
     let maxCalledAt: Date | null = null;
     try {
-      await loader.connect();
       let batch = new LineBatch();
       const flush = async () => {
         if (batch.size === 0) return;
         lineCount += batch.size;
         maxLineNo = Math.max(maxLineNo, batch.lineNo[batch.size - 1]);
-        await this.insertLines(loader, id, batch);
+        await this.insertLines(id, batch);
         batch = new LineBatch();
       };
       for (;;) {
@@ -333,8 +402,6 @@ export class ReconciliationService {
       if (err instanceof ProblemException) throw err;
       this.logger.warn({ reconciliation_id: id, reason: (err as Error).name }, 'statement upload failed');
       throw new ProblemException('bad-request', 'The statement upload could not be read to the end.');
-    } finally {
-      await loader.end().catch(() => undefined);
     }
 
     this.logger.log(
@@ -342,20 +409,72 @@ export class ReconciliationService {
       'statement loaded',
     );
     const { period: resolved, source } = statementPeriod(period, { min: minCalledAt, max: maxCalledAt });
-    return this.prisma.$transaction(
-      async (tx) =>
-        this.match(tx, {
-          id,
-          fileSha256: hash.digest('hex'),
-          fileBytes: bytes,
-          lineCount,
-          maxLineNo,
-          period: resolved,
-          periodSource: source,
-          context,
-        }),
-      { timeout: MATCH_TIMEOUT_MS, maxWait: 30_000 },
-    );
+    const matchInput = {
+      id,
+      fileSha256: hash.digest('hex'),
+      fileBytes: bytes,
+      lineCount,
+      maxLineNo,
+      period: resolved,
+      periodSource: source,
+      context,
+    };
+    try {
+      return await this.matchInTurn(matchInput);
+    } catch (err) {
+      // Nothing of a statement that could not be matched stays behind.
+      await this.discardLoad(id);
+      throw err;
+    }
+  }
+
+  /**
+   * Matching runs one statement at a time across all instances (two statements must not
+   * settle the same unknown call differently). Waiting for that turn holds no connection:
+   * one matching at a time per instance, and the cluster-wide lock is tried, not waited on.
+   */
+  private async matchInTurn(input: Parameters<ReconciliationService['match']>[1]): Promise<ReconciliationSummary> {
+    let permit: AdmissionPermit;
+    try {
+      permit = await this.matching.enter();
+    } catch (err) {
+      if (!(err instanceof AdmissionRefused)) throw err;
+      throw new ProblemException(
+        'rate-limited',
+        'Too many statements are waiting to be matched; retry later.',
+        {},
+        {
+          'Retry-After': '60',
+        },
+      );
+    }
+    try {
+      const giveUpAt = Date.now() + MATCH_LOCK_WAIT_MS;
+      for (;;) {
+        const result = await this.prisma.$transaction(
+          async (tx) => {
+            const [{ locked }] = await tx.$queryRaw<Array<{ locked: boolean }>>`
+              SELECT pg_try_advisory_xact_lock(hashtext(${MATCH_LOCK})) AS locked`;
+            return locked ? this.match(tx, input) : null;
+          },
+          { timeout: MATCH_TIMEOUT_MS, maxWait: 30_000 },
+        );
+        if (result) return result;
+        if (Date.now() > giveUpAt) {
+          throw new ProblemException(
+            'service-unavailable',
+            'Another statement is still being matched; retry later.',
+            {},
+            {
+              'Retry-After': '60',
+            },
+          );
+        }
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    } finally {
+      permit.release();
+    }
   }
 
   /** Removes what a failed upload loaded (lines first: there is no cascading foreign key). */
@@ -370,17 +489,28 @@ export class ReconciliationService {
     }
   }
 
-  /** One COPY per batch, on the loader's own connection; each COPY is a short transaction of its own. */
-  private async insertLines(loader: pg.Client, id: string, b: LineBatch): Promise<void> {
-    await pipeline(
-      Readable.from([b.toCsv(id)]),
-      loader.query(
-        copyFrom(
-          'COPY reconciliation_lines (reconciliation_id, line_no, trace_id, called_at, result, charged, amount, problem) ' +
-            'FROM STDIN WITH (FORMAT csv)',
-        ),
-      ),
+  /**
+   * One COPY per batch, each a short transaction on a connection of its own, held only for
+   * that COPY: a slow upload (a trickle of bytes) holds no connection while it waits.
+   */
+  private async insertLines(id: string, b: LineBatch): Promise<void> {
+    const loader = new pg.Client(
+      poolConfigFromUrl(this.config.databaseUrl, { application_name: 'idgate-reconciliation' }),
     );
+    try {
+      await loader.connect();
+      await pipeline(
+        Readable.from([b.toCsv(id)]),
+        loader.query(
+          copyFrom(
+            'COPY reconciliation_lines (reconciliation_id, line_no, trace_id, called_at, result, charged, amount, problem) ' +
+              'FROM STDIN WITH (FORMAT csv)',
+          ),
+        ),
+      );
+    } finally {
+      await loader.end().catch(() => undefined);
+    }
   }
 
   private async match(
@@ -398,8 +528,7 @@ export class ReconciliationService {
   ): Promise<ReconciliationSummary> {
     const { id } = r;
     const phases = new PhaseTimer();
-    // One reconciliation matches at a time: two statements must not settle the same unknown call differently.
-    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('idgate.billing.reconciliation'))`;
+    // The caller holds the cluster-wide matching lock (matchInTurn).
     // Fresh statistics for the rows just loaded, so the planner hash-joins a large statement instead of looping.
     await tx.$executeRaw`ANALYZE reconciliation_lines`;
     const tolerance = Prisma.sql`(${TIME_WINDOW_TOLERANCE_MS}::int * interval '1 millisecond')`;

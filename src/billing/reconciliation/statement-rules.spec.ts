@@ -148,3 +148,17 @@ describe('matching rule (classifyLine)', () => {
     });
   });
 });
+
+describe('called_at out of range or not a real date', () => {
+  it.each([
+    '0000-01-01T00:00:00Z',
+    '0001-01-01T00:30:00+01:00',
+    '9999-12-31T23:00:00-14:00',
+    '2026-02-30T10:00:00Z',
+    '2026-11-31T10:00:00Z',
+    '2026-11-30T24:00:00Z',
+  ])('%s is a malformed line, not a failed upload', (calledAt) => {
+    const parsed = parseStatementLine(['t-1', calledAt, '0', 'true', '50'], 2);
+    expect(parsed.ok).toBe(false);
+  });
+});

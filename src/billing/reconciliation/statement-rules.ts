@@ -1,3 +1,4 @@
+import { checkDateTime } from '../../common/date-time';
 /*
  * The vendor statement and how its lines are judged: pure rules, no database.
  * The set-based SQL in ReconciliationService applies `classifyLine` to every
@@ -68,8 +69,10 @@ export function parseStatementLine(fields: readonly string[], lineNo: number): P
   const [traceId, calledAtText, result, chargedText, amountText] = fields.map((f) => f.trim());
   if (!TRACE_ID.test(traceId)) return bad('trace_id: must be 1-128 letters, digits, ".", "_", ":" or "-"');
   if (!ISO_INSTANT.test(calledAtText)) return bad('called_at: must be an ISO 8601 date-time with a time zone');
-  const calledAt = new Date(calledAtText);
-  if (Number.isNaN(calledAt.getTime())) return bad('called_at: is not a real date-time');
+  // A real calendar date and time that PostgreSQL can store (2026-02-30 does not roll over to March).
+  const checked = checkDateTime(calledAtText);
+  if (!checked.ok) return bad(`called_at: ${checked.problem}`);
+  const calledAt = checked.at;
   if (!RESULT.test(result)) return bad('result: must be an integer result code such as "0" or "-1"');
   const chargedLower = chargedText.toLowerCase();
   if (chargedLower !== 'true' && chargedLower !== 'false') return bad('charged: must be true or false');

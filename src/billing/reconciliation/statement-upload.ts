@@ -53,6 +53,10 @@ export function openStatementUpload(req: Request): Promise<StatementUpload> {
       if (!settled) fields[name] = value;
     });
     parser.on('file', (name, stream) => {
+      // A body that ends inside the part makes busboy fail the part's stream ("Unexpected end of
+      // form"): without a listener that error would end the process. The reader of the statement
+      // still sees it (its async iterator listens too) and answers 400.
+      stream.on('error', () => undefined);
       if (settled || name !== 'file') {
         stream.resume();
         return;
