@@ -15,7 +15,11 @@ export async function streamToResponse(res: Response, chunks: AsyncIterable<stri
       const next = await iterator.next();
       if (next.done) break;
       if (!res.write(next.value)) {
-        await Promise.race([once(res, 'drain'), once(res, 'close')]);
+        // Both listeners go once either fires: a slow reader must not pile up 'close' listeners.
+        const done = new AbortController();
+        await Promise.race([once(res, 'drain', { signal: done.signal }), once(res, 'close', { signal: done.signal })])
+          .finally(() => done.abort())
+          .catch(() => undefined);
       }
     }
     res.end();

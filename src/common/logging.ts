@@ -68,8 +68,23 @@ export function loggerParams(level: string, stream?: DestinationStream): Params 
         }),
         res: (res: { statusCode: number }) => ({ status: res.statusCode }),
       },
+      // 503 is idgate refusing for load or an outage on purpose (nothing was done): a warning,
+      // not an error, and without the stand-in Error (and stack) pino-http makes up for a 5xx.
       customLogLevel: (_req, res, err) =>
-        err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
+        err
+          ? 'error'
+          : res.statusCode === 503
+            ? 'warn'
+            : res.statusCode >= 500
+              ? 'error'
+              : res.statusCode >= 400
+                ? 'warn'
+                : 'info',
+      customErrorObject: (_req, res, _error, value: Record<string, unknown>) => {
+        if (res.statusCode !== 503 || (res as { err?: unknown }).err) return value;
+        const { err: _madeUp, ...rest } = value;
+        return rest;
+      },
     },
   };
 }

@@ -165,7 +165,7 @@ export class EnvironmentVariables {
 
   @Transform(emptyToUndefined)
   @IsOptional()
-  @Matches(/^\s*[a-z_]+(=[0-9.]+)?\s*(,\s*[a-z_]+(=[0-9.]+)?\s*)*$/, {
+  @Matches(/^\s*[a-z_0-9]+(=[0-9.]+)?\s*(,\s*[a-z_0-9]+(=[0-9.]+)?\s*)*$/, {
     message: 'must be a comma-separated list such as "latency=50,http500=0.05"',
   })
   SANDBOX_FAULTS?: string;

@@ -1,5 +1,5 @@
 import { Body, Controller, Get, Param, Put } from '@nestjs/common';
-import { ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { ApiNotFoundResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { CurrentAuditContext } from '../audit/audit-context.decorator';
 import type { AuditContext } from '../audit/audit-vocabulary';
 import { Authenticated } from '../auth/authenticated.decorator';
@@ -15,8 +15,9 @@ export class ClientPolicyController {
   @Get()
   @Authenticated({ roles: ['admin'], summary: 'A client’s limits: daily limit, monthly spend cap, reuse window' })
   @ApiOkResponse({ type: ClientPolicyDto })
+  @ApiNotFoundResponse({ description: 'No such client (problem+json).' })
   async get(@Param('id', uuidParam('id')) id: string): Promise<ClientPolicyDto> {
-    return ClientPolicyDto.from(await this.policies.policyFor(id));
+    return ClientPolicyDto.from(await this.policies.policyOfExistingClient(id));
   }
 
   @Put()

@@ -32,6 +32,12 @@ export class ClientPolicyService {
     };
   }
 
+  /** A client's policy as admins read it: 404 for a client that does not exist (as PUT answers). */
+  async policyOfExistingClient(clientId: string): Promise<ClientPolicy> {
+    if (!(await this.clients.findClient(clientId))) throw new ProblemException('not-found', 'No client with that id.');
+    return this.policyFor(clientId);
+  }
+
   async setPolicy(
     clientId: string,
     policy: Omit<ClientPolicy, 'clientId'>,

@@ -17,6 +17,12 @@ export interface IdempotencyScope {
   key: string;
   /** From requestFingerprint(): the same key with another request is refused. */
   fingerprint: string;
+  /**
+   * The unkeyed hash records claimed before fingerprints were keyed hold (at most 24 h):
+   * compared with, never stored, so such a retry is recognised without writing an
+   * unkeyed hash again.
+   */
+  legacyFingerprint?: string;
 }
 
 /** A key claimed earlier by the same request (an earlier attempt of this client's). */
@@ -67,7 +73,10 @@ export class IdempotencyService {
     const existing = await tx.idempotencyRecord.findUniqueOrThrow({
       where: { clientId_key: { clientId: scope.clientId, key: scope.key } },
     });
-    if (existing.requestHash !== scope.fingerprint) {
+    const sameRequest =
+      existing.requestHash === scope.fingerprint ||
+      (scope.legacyFingerprint !== undefined && existing.requestHash === scope.legacyFingerprint);
+    if (!sameRequest) {
       throw new ProblemException('unprocessable', 'This Idempotency-Key was used with a different request.', {
         errors: [{ field: 'Idempotency-Key', message: 'was already used with a different request body' }],
       });
@@ -76,10 +85,22 @@ export class IdempotencyService {
       state: existing.state,
       verificationId: existing.verificationId,
       createdAt: existing.createdAt,
-      reply: existing.responseEnc
-        ? (JSON.parse(this.vault.open('idempotent_response', existing.responseEnc)) as StoredReply)
-        : null,
+      reply: this.openReply(existing.responseEnc),
     };
+  }
+
+  /**
+   * A stored reply, or null when there is none — or when it can no longer be opened (its
+   * key was dropped from PII_KEYS before a rekey reached it): the retry is then answered
+   * from the verification as it stands, never with a 500.
+   */
+  private openReply(sealed: string | null): StoredReply | null {
+    if (!sealed) return null;
+    try {
+      return JSON.parse(this.vault.open('idempotent_response', sealed)) as StoredReply;
+    } catch {
+      return null;
+    }
   }
 
   /** Links the claim to the verification recorded in the same transaction. */

@@ -89,6 +89,39 @@ export class PiiMaintenanceService {
       rekeyed += rows.length;
       after = rows[rows.length - 1].id;
     }
+    rekeyed += await this.rekeyStoredReplies(active);
     return { rekeyed, keyId: this.vault.activeKeyId };
+  }
+
+  /**
+   * Idempotent replies hold personal data too (sealed with the key of their day): they are
+   * re-sealed as well, so that dropping the old key never leaves a retry unreadable.
+   */
+  private async rekeyStoredReplies(active: string): Promise<number> {
+    let rekeyed = 0;
+    for (;;) {
+      const rows = await this.prisma.idempotencyRecord.findMany({
+        where: { responseEnc: { not: null }, NOT: { responseEnc: { startsWith: active.slice(0, -1) } } },
+        select: { clientId: true, key: true, responseEnc: true },
+        take: BATCH,
+      });
+      const stale = rows.filter((r) => r.responseEnc !== null && this.vault.needsRekey(r.responseEnc));
+      if (stale.length === 0) return rekeyed;
+      await this.prisma.$transaction(async (tx) => {
+        for (const row of stale) {
+          await tx.idempotencyRecord.update({
+            where: { clientId_key: { clientId: row.clientId, key: row.key } },
+            data: {
+              responseEnc: this.vault.seal(
+                'idempotent_response',
+                this.vault.open('idempotent_response', row.responseEnc!),
+              ),
+            },
+          });
+        }
+      });
+      rekeyed += stale.length;
+      if (rows.length < BATCH) return rekeyed;
+    }
   }
 }

@@ -6,11 +6,16 @@ import { AppConfig } from '../config/app-config';
 import { isDatabaseUnavailable } from '../database/database-errors';
 import type { DropInRequestDto } from './dto/drop-in.dto';
 import type { CreateVerificationDto } from './dto/create-verification.dto';
-import { AdmissionGate, AdmissionPermit, AdmissionRefused } from './admission-gate';
+import { AdmissionGate, AdmissionPermit, AdmissionRefused } from '../common/admission-gate';
 import { EarlierClaim, IdempotencyService, StoredReply } from './idempotency.service';
 import { apiReply, dropInReply } from './verification-replies';
-import { legacyRequestFingerprint, requestDeadlineMs, requestFingerprint } from './verification-rules';
-import { SubmitOutcome, VerificationService } from './verification.service';
+import {
+  legacyRequestFingerprint,
+  pendingDeadlineMs,
+  requestDeadlineMs,
+  requestFingerprint,
+} from './verification-rules';
+import { DuplicateInFlight, SubmitOutcome, VerificationService } from './verification.service';
 import { VerificationMetrics } from './verification.metrics';
 import { VerificationStore } from './verification.store';
 import { Channel, VerificationRequest } from './verification.types';
@@ -96,9 +101,15 @@ export class SubmissionService {
     const idempotency =
       key === undefined
         ? undefined
-        : { key, fingerprint: requestFingerprint(this.config.pii.hmacKey, endpoint, body), render };
+        : {
+            key,
+            fingerprint: requestFingerprint(this.config.pii.hmacKey, endpoint, body),
+            // Records from before fingerprints were keyed (24 h at most): recognised, never written again.
+            legacyFingerprint: legacyRequestFingerprint(endpoint, body),
+            render,
+          };
 
-    const run = async (idem: typeof idempotency) => {
+    const attempt = async (idem: typeof idempotency) => {
       const permit = await this.admit(channel);
       try {
         return await this.verifications.submit(request, {
@@ -118,18 +129,43 @@ export class SubmissionService {
         permit.release();
       }
     };
-    let outcome: Awaited<ReturnType<VerificationService['submit']>>;
-    try {
-      outcome = await run(idempotency);
-    } catch (err) {
-      // Keys claimed before fingerprints were keyed hold the unkeyed hash (for at most 24 h): a retry
-      // of such a request is recognised by it and answered as a retry, never refused as another body.
-      // The refusal wrote nothing, so asking again is safe; remove once no such row can be left.
-      if (!idempotency || !(err instanceof ProblemException) || err.kind !== 'unprocessable') throw err;
-      outcome = await run({ ...idempotency, fingerprint: legacyRequestFingerprint(endpoint, body) });
-    }
+    // With a reuse window, a repeat of an identity being verified right now waits for that
+    // answer and reuses it, instead of paying for the same call twice.
+    const run = async (idem: typeof idempotency) => {
+      for (let round = 0; ; round++) {
+        try {
+          return await attempt(idem);
+        } catch (err) {
+          if (!(err instanceof DuplicateInFlight) || round >= 2) {
+            if (err instanceof DuplicateInFlight) throw this.identicalInFlight();
+            throw err;
+          }
+          await this.settledOrDeadline(clientId, err.verificationId);
+        }
+      }
+    };
+    const outcome = await run(idempotency);
     if (outcome.kind === 'earlier_claim') return this.answerRetry(clientId, key!, outcome.claim, render);
     return { ...render(outcome), replayed: false };
+  }
+
+  /** Polls the verification until it has left `pending`, at most the longest a call can take. */
+  private async settledOrDeadline(clientId: string, id: string): Promise<void> {
+    const deadline = Date.now() + pendingDeadlineMs(this.config.upstream);
+    while (Date.now() < deadline) {
+      const v = await this.store.findForClient(clientId, id);
+      if (!v || v.status !== 'pending') return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  private identicalInFlight(): ProblemException {
+    return new ProblemException(
+      'conflict',
+      'An identical verification is still in progress; nothing was recorded or charged. Retry shortly.',
+      {},
+      { 'Retry-After': '1' },
+    );
   }
 
   private async admit(channel: Channel): Promise<AdmissionPermit> {

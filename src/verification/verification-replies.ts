@@ -32,7 +32,7 @@ export function apiReply(outcome: SubmitOutcome): StoredReply & { problem: boole
         headers: { 'Retry-After': String(outcome.retryAfterSeconds) },
         body: problemBody(
           'service-unavailable',
-          'The upstream could not take the call. The verification was recorded as failed and not charged; try again later.',
+          'The upstream could not take the call. The verification was recorded as failed and not charged. This answer is final for its Idempotency-Key: to try again later, send a new key.',
           {
             verification_id: v.id,
             retry_after_seconds: outcome.retryAfterSeconds,

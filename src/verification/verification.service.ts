@@ -13,7 +13,7 @@ import { PriceService } from '../billing/pricing/price.service';
 import { UpstreamCircuit } from '../upstream/upstream-circuit';
 import { UpstreamClient } from '../upstream/upstream.client';
 import { UpstreamOutcome } from '../upstream/upstream.types';
-import type { AdmissionPermit } from './admission-gate';
+import type { AdmissionPermit } from '../common/admission-gate';
 import { ClientPolicyService } from './client-policy.service';
 import { EarlierClaim, IdempotencyScope, IdempotencyService, StoredReply } from './idempotency.service';
 import { VerificationMetrics } from './verification.metrics';
@@ -150,7 +150,7 @@ export class VerificationService {
           if (idem) {
             const claim = await this.idempotency.claimIn(
               tx,
-              { clientId, key: idem.key, fingerprint: idem.fingerprint },
+              { clientId, key: idem.key, fingerprint: idem.fingerprint, legacyFingerprint: idem.legacyFingerprint },
               requestDeadlineMs(this.config),
             );
             if (claim !== 'claimed') return { kind: 'earlier_claim', claim } as const;
@@ -409,6 +409,21 @@ export class VerificationService {
     options: SubmitOptions,
   ): Promise<VerificationRecord | null> {
     const hashes = this.store.sealedPii(name, idCard);
+    // Concurrent repeats of one identity by one client queue here, so the second sees the first.
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`idgate.reuse.${base.clientId}.${hashes.idCardHmac}.${hashes.nameHmac}`}))`;
+    const since = new Date(now.getTime() - windowSeconds * 1000);
+    const inFlight = await tx.verification.findFirst({
+      where: {
+        clientId: base.clientId,
+        idCardHmac: hashes.idCardHmac,
+        nameHmac: hashes.nameHmac,
+        status: 'pending',
+        createdAt: { gte: since },
+      },
+      select: { id: true },
+    });
+    // The same call is already being made: its answer will be reused (the transaction rolls back).
+    if (inFlight) throw new DuplicateInFlight(inFlight.id);
     const earlier = await tx.verification.findFirst({
       where: {
         clientId: base.clientId,
@@ -417,7 +432,7 @@ export class VerificationService {
         status: 'completed',
         result: { in: ['0', '-1'] },
         reusedFromId: null,
-        createdAt: { gte: new Date(now.getTime() - windowSeconds * 1000) },
+        createdAt: { gte: since },
       },
       orderBy: { createdAt: 'desc' },
     });
@@ -462,6 +477,14 @@ export class VerificationService {
       );
     }
     return verification;
+  }
+}
+
+/** Thrown in the recording transaction (rolling it back) when the same identity is being verified right now. */
+export class DuplicateInFlight extends Error {
+  constructor(readonly verificationId: string) {
+    super('an identical verification is in flight');
+    this.name = 'DuplicateInFlight';
   }
 }
 

@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { KNOWN, startWithSandbox, VerificationHarness } from '../support/verification-app';
 
 describe('Idempotency-Key', () => {
@@ -164,5 +165,60 @@ describe('Idempotency-Key', () => {
     });
     await h.t.http.post('/v1/verifications').set(as(client)).set('Idempotency-Key', 'old-key').send(body).expect(201);
     expect(await h.t.prisma.verification.count({ where: { reference: 'expiring' } })).toBe(2);
+  });
+
+  it('after a 202 (the answer still being written), a retry gets the verification as it stands at once, then the result', async () => {
+    const slow = await startWithSandbox({ settleWaitMs: 300 });
+    try {
+      const key = (await slow.t.keyFor('client', 'idem-202')).key;
+      const person = KNOWN[52];
+      const body = { name: person.name, id_card: person.id_card, reference: 'idem-202' };
+      // Hold the row the settle wants to write, from the moment it exists: the answer cannot land.
+      const locker = new pg.Client({ connectionString: slow.t.db.adminUrl });
+      await locker.connect();
+      try {
+        const first = slow.t.http
+          .post('/v1/verifications')
+          .set(as(key))
+          .set('Idempotency-Key', 'k-202')
+          .set('X-Sandbox-Fault', 'latency=400')
+          .send(body)
+          .then((r) => r);
+        let id: string | undefined;
+        for (let i = 0; i < 100 && !id; i++) {
+          const rows = await locker.query<{ id: string }>(
+            `SELECT id::text AS id FROM verifications WHERE reference = 'idem-202'`,
+          );
+          id = rows.rows[0]?.id;
+          if (!id) await new Promise((r) => setTimeout(r, 20));
+        }
+        await locker.query('BEGIN');
+        await locker.query('SELECT 1 FROM verifications WHERE id = $1 FOR UPDATE', [id]);
+        const answer = await first;
+        expect(answer.status).toBe(202);
+        // The first request has ended: no 409, the verification as it stands, and no second call.
+        const calls = slow.sandbox.stats().calls;
+        const retry = await slow.t.http
+          .post('/v1/verifications')
+          .set(as(key))
+          .set('Idempotency-Key', 'k-202')
+          .send(body);
+        expect(retry.status).toBe(202);
+        expect(retry.body).toMatchObject({ id, status: 'pending' });
+        await locker.query('COMMIT');
+        let final = retry;
+        for (let i = 0; i < 100 && final.status !== 200; i++) {
+          await new Promise((r) => setTimeout(r, 50));
+          final = await slow.t.http.post('/v1/verifications').set(as(key)).set('Idempotency-Key', 'k-202').send(body);
+        }
+        expect(final.status).toBe(200);
+        expect(final.body).toMatchObject({ id, status: 'completed', charged: true });
+        expect(slow.sandbox.stats().calls).toBe(calls);
+      } finally {
+        await locker.end();
+      }
+    } finally {
+      await slow.close();
+    }
   });
 });

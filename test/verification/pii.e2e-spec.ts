@@ -3,6 +3,7 @@ import pg from 'pg';
 import { SYSTEM_CLI } from '../../src/audit/audit-vocabulary';
 import { PiiMaintenanceService } from '../../src/verification/pii-maintenance.service';
 import { VerificationSweeper } from '../../src/verification/verification-sweeper.service';
+import { databaseEnv } from '../support/databases';
 import { runCli } from '../support/processes';
 import { startTestApp } from '../support/test-app';
 import { KNOWN, startWithSandbox, VerificationHarness } from '../support/verification-app';
@@ -95,6 +96,14 @@ describe('personal data at rest, in logs, rotation, retention', () => {
   });
 
   it('rotates keys: old values stay readable, rekey moves them to the newest key', async () => {
+    // A keyed submission whose stored reply is sealed with k1, to be replayed after k1 is gone.
+    const replayBody = { name: people[0].name, id_card: people[0].id_card, reference: 'rekey-replay' };
+    const firstReply = await h.t.http
+      .post('/v1/verifications')
+      .set(as(client))
+      .set('Idempotency-Key', 'rekey-replay')
+      .send(replayBody)
+      .expect(201);
     const rotated = await startTestApp({ pii: { keys: [k1, k2], hmacKey } }, h.t.db);
     try {
       const compliance = (await rotated.keyFor('compliance')).key;
@@ -114,6 +123,10 @@ describe('personal data at rest, in logs, rotation, retention', () => {
         },
       });
       expect(leftovers).toBe(0);
+      // Stored idempotent replies are re-sealed too.
+      expect(await rotated.prisma.idempotencyRecord.count({ where: { responseEnc: { startsWith: 'v1.k1.' } } })).toBe(
+        0,
+      );
       expect(await rotated.prisma.auditEvent.count({ where: { action: 'pii.rekeyed' } })).toBeGreaterThan(0);
     } finally {
       await rotated.close();
@@ -128,6 +141,14 @@ describe('personal data at rest, in logs, rotation, retention', () => {
         .send({ id_card: people[0].id_card })
         .expect(200);
       expect(found.body.items[0].name).toBe(people[0].name);
+      // A retry after k1 left: the re-sealed reply, replayed (before, a 500).
+      const replay = await onlyK2.http
+        .post('/v1/verifications')
+        .set(as(client))
+        .set('Idempotency-Key', 'rekey-replay')
+        .send(replayBody)
+        .expect(200);
+      expect(replay.body).toEqual(firstReply.body);
     } finally {
       await onlyK2.close();
     }
@@ -141,7 +162,7 @@ describe('personal data at rest, in logs, rotation, retention', () => {
     const old = await h.t.prisma.verification.count({ where: { reference: null } });
 
     const env = {
-      DATABASE_URL: h.t.db.url,
+      ...databaseEnv(h.t.db),
       PII_KEYS: `k2:${k2.key.toString('base64')}`,
       PII_HMAC_KEY: hmacKey.toString('base64'),
       AUDIT_SIGNING_KEY: randomBytes(32).toString('base64'),

@@ -102,8 +102,35 @@ describe('client policies: quotas and the reuse window', () => {
     expect(h.sandbox.stats().calls).toBe(before + 1);
   });
 
+  it('the reuse window holds under concurrency: identical requests at once make one paid call', async () => {
+    const key = await clientWithPolicy('reuse-race', { reuse_window_seconds: 3600 });
+    const p = KNOWN[96];
+    const before = h.sandbox.stats().calls;
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () =>
+        h.t.http
+          .post('/v1/verifications')
+          .set(as(key))
+          .set('X-Sandbox-Fault', 'latency=300')
+          .send({ name: p.name, id_card: p.id_card }),
+      ),
+    );
+    expect(results.map((r) => r.status)).toEqual(Array(20).fill(201));
+    expect(h.sandbox.stats().calls - before).toBe(1);
+    expect(results.filter((r) => r.body.charged === true)).toHaveLength(1);
+    expect(results.filter((r) => r.body.reused === true && r.body.charged === false)).toHaveLength(19);
+  });
+
   it('policy endpoints are admin-only and validate input', async () => {
     const { key, clientId } = await h.t.keyFor('client', 'policy-self');
+    // A client that does not exist has no policy to read, as it has none to set.
+    const missing = '01a00000-0000-7000-8000-000000000000';
+    await h.t.http.get(`/v1/clients/${missing}/policy`).set(as(admin)).expect(404);
+    await h.t.http
+      .put(`/v1/clients/${missing}/policy`)
+      .set(as(admin))
+      .send({ daily_limit: 1, monthly_spend_cap: null, reuse_window_seconds: null })
+      .expect(404);
     await h.t.http.get(`/v1/clients/${clientId}/policy`).set(as(key)).expect(403);
     const bad = await h.t.http
       .put(`/v1/clients/${clientId}/policy`)
