@@ -18,10 +18,12 @@ const approver = (over: Partial<ApproverFacts> = {}): ApproverFacts => ({
   ...over,
 });
 
+const alice = { keyId: 'alice', ancestors: [] as string[] };
+
 describe('approval rules', () => {
   it('lets an older, unrelated admin key approve a pending request in time', () => {
-    expect(approvalRefusal(request(), approver(), ['admin'], t(20))).toBeNull();
-    expect(approvalRefusal(request(), approver({ ancestors: ['carol', 'dave'] }), ['admin'], t(20))).toBeNull();
+    expect(approvalRefusal(request(), approver(), alice, ['admin'], t(20))).toBeNull();
+    expect(approvalRefusal(request(), approver({ ancestors: ['carol', 'dave'] }), alice, ['admin'], t(20))).toBeNull();
   });
 
   it.each([
@@ -34,13 +36,56 @@ describe('approval rules', () => {
     ['a key of another role', approver({ role: 'compliance' }), /role admin/],
     ['a finance key', approver({ role: 'finance' }), /role admin/],
   ])('refuses %s', (_what, who, reason) => {
-    expect(approvalRefusal(request(), who, ['admin'], t(20))).toMatch(reason);
+    expect(approvalRefusal(request(), who, alice, ['admin'], t(20))).toMatch(reason);
+  });
+
+  it('refuses keys of one origin: a parent approving its child, siblings, cousins', () => {
+    // root made from the shell → a2 (asks); root approves: its own child's request.
+    const a2 = { keyId: 'a2', ancestors: ['root'] };
+    const child = request({ requestedByKeyId: 'a2' });
+    expect(approvalRefusal(child, approver({ keyId: 'root' }), a2, ['admin'], t(20))).toMatch(
+      /created the requesting key/,
+    );
+    // root → s1, s2: s1 asks, s2 approves.
+    const s1 = { keyId: 's1', ancestors: ['root'] };
+    expect(
+      approvalRefusal(
+        request({ requestedByKeyId: 's1' }),
+        approver({ keyId: 's2', ancestors: ['root'] }),
+        s1,
+        ['admin'],
+        t(20),
+      ),
+    ).toMatch(/same key/);
+    // root → x → c1 and root → y → c2: cousins.
+    const c1 = { keyId: 'c1', ancestors: ['x', 'root'] };
+    expect(
+      approvalRefusal(
+        request({ requestedByKeyId: 'c1' }),
+        approver({ keyId: 'c2', ancestors: ['y', 'root'] }),
+        c1,
+        ['admin'],
+        t(20),
+      ),
+    ).toMatch(/same key/);
+    // Another shell-made root's key may approve.
+    expect(
+      approvalRefusal(
+        request({ requestedByKeyId: 'c1' }),
+        approver({ keyId: 'b2', ancestors: ['bob'] }),
+        c1,
+        ['admin'],
+        t(20),
+      ),
+    ).toBeNull();
   });
 
   it('refuses expired, already approved or carried-out requests', () => {
-    expect(approvalRefusal(request(), approver(), ['admin'], t(50))).toMatch(/expired/);
-    expect(approvalRefusal(request({ approvedByKeyId: 'erin' }), approver(), ['admin'], t(20))).toMatch(/already/);
-    expect(approvalRefusal(request({ consumedAt: t(30) }), approver(), ['admin'], t(20))).toMatch(/carried out/);
+    expect(approvalRefusal(request(), approver(), alice, ['admin'], t(50))).toMatch(/expired/);
+    expect(approvalRefusal(request({ approvedByKeyId: 'erin' }), approver(), alice, ['admin'], t(20))).toMatch(
+      /already/,
+    );
+    expect(approvalRefusal(request({ consumedAt: t(30) }), approver(), alice, ['admin'], t(20))).toMatch(/carried out/);
   });
 
   it('lets only the requester carry out an approved request, once, in time', () => {

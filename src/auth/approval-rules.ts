@@ -3,10 +3,12 @@ import type { Role } from './roles';
 /*
  * Separation of duties, as plain rules: an action that one key must not be able to do
  * alone takes effect only after a second key approves it. The second key must be a
- * different key, exist before the request, not descend from the requesting key (a key
- * cannot approve for the key that made it, or for its maker's maker), hold a role the
- * action needs, and not be revoked. A request is approved once, within its time, and
- * carried out once.
+ * different key, exist before the request, hold a role the action needs, not be revoked,
+ * and come from a different origin: keys made through the API descend from the key that
+ * made them, up to a root made from the shell (CLI, bootstrap). Approver and requester
+ * must have different roots — so no key approves for a key it made, for the key that made
+ * it, or for a sibling or cousin (one admin key minting two keys that approve each other).
+ * A request is approved once, within its time, and carried out once.
  */
 
 /** Roles whose keys read personal data in full: such keys are never made by one admin key alone. */
@@ -25,7 +27,7 @@ export interface ApprovalFacts {
   consumedAt: Date | null;
 }
 
-/** What is known of the key that wants to approve. */
+/** What is known of a key: the one that wants to approve, or the one that asked. */
 export interface ApproverFacts {
   keyId: string;
   role: Role;
@@ -35,10 +37,16 @@ export interface ApproverFacts {
   ancestors: readonly string[];
 }
 
+/** The shell-made key at the top of a key's lineage (itself when it was made from the shell). */
+export function rootOf(key: { keyId: string; ancestors: readonly string[] }): string {
+  return key.ancestors.length > 0 ? key.ancestors[key.ancestors.length - 1] : key.keyId;
+}
+
 /** Why `approver` may not approve `request` now, or null when it may. */
 export function approvalRefusal(
   request: ApprovalFacts,
   approver: ApproverFacts,
+  requester: { keyId: string; ancestors: readonly string[] },
   rolesThatMayApprove: readonly Role[],
   now: Date,
 ): string | null {
@@ -55,6 +63,12 @@ export function approvalRefusal(
   }
   if (approver.ancestors.includes(request.requestedByKeyId)) {
     return 'the approving key was created by the requesting key (or by a key it created)';
+  }
+  if (requester.ancestors.includes(approver.keyId)) {
+    return 'the approving key created the requesting key (or a key that created it)';
+  }
+  if (rootOf(approver) === rootOf(requester)) {
+    return 'the approving key and the requesting key were made by the same key: they are one person';
   }
   return null;
 }

@@ -108,7 +108,11 @@ export class ApprovalsService {
     const request = await this.find(id);
     const facts = await this.apiKeys.keyFacts(approver.keyId);
     if (!facts) throw new ProblemException('unauthorized', 'Unknown API key.');
-    const refusal = approvalRefusal(request, facts, rolesThatMayApprove, await this.databaseNow());
+    const requester = (await this.apiKeys.keyFacts(request.requestedByKeyId)) ?? {
+      keyId: request.requestedByKeyId,
+      ancestors: [],
+    };
+    const refusal = approvalRefusal(request, facts, requester, rolesThatMayApprove, await this.databaseNow());
     if (refusal) {
       await this.audit.recordBestEffort(context, {
         action: 'approval.approved',
