@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { AppConfig, buildAppConfig } from './config/app-config';
-import { EnvironmentVariables, readEnvironment } from './config/environment';
+import { ConfigError, EnvironmentVariables, readEnvironment } from './config/environment';
 import { localDatabasePassword, withLocalSecrets } from './config/local-secrets';
 import {
   DataDirHolder,
@@ -11,10 +11,16 @@ import {
   tryLockDataDir,
 } from './database/data-dir-lock';
 import { runningEmbeddedServer, startEmbeddedPostgres } from './database/embedded-postgres';
-import { applyMigrations } from './database/migrations';
+import { deriveRuntimePassword, prepareDatabase } from './database/runtime-role';
 
 export interface Runtime {
+  /** `config.databaseUrl` is the runtime role's: what the app and the CLI commands connect with. */
   config: AppConfig;
+  /**
+   * The owner role's URL, which applied the migrations and grants: only for what must own
+   * the schema (writing a migration needs a shadow database). Never for the app.
+   */
+  ownerUrl: string;
   appliedMigrations: string[];
   /** Stops what prepareRuntime started (the embedded PostgreSQL), after the app has closed, and frees the data folder. */
   stop(): Promise<void>;
@@ -36,15 +42,39 @@ const COMMAND_WAIT_MS = 30_000;
 const SERVER_DATABASE_WAIT_MS = 60_000;
 
 /**
- * Everything that must happen before Nest starts: validate the environment,
- * find or start the database, and apply pending migrations.
+ * Everything that must happen before Nest starts: validate the environment, find or start
+ * the database, apply pending migrations as the owner, and set up the runtime role the app
+ * runs as (see src/database/runtime-role.ts):
+ * - DATABASE_URL and DATABASE_OWNER_URL: the owner migrates and grants; DATABASE_URL is the
+ *   runtime role, refused if it is the owner, a superuser, or owns anything.
+ * - DATABASE_URL alone: it is the owner; idgate makes the runtime role `<database>_runtime`,
+ *   its password derived from PII_HMAC_KEY (which every instance shares and which never changes).
+ * - Embedded: the cluster's superuser is the owner; the runtime role `idgate_runtime` has a
+ *   password derived from the superuser's generated one (secrets.json), which the server and
+ *   every CLI command on the folder read alike.
  */
 export async function prepareRuntime(env: NodeJS.ProcessEnv, options: RuntimeOptions = {}): Promise<Runtime> {
   const checked = readEnvironment(env);
   if (checked.DATABASE_URL) {
-    const config = buildAppConfig(checked, checked.DATABASE_URL, false);
-    const appliedMigrations = await applyMigrations(config.databaseUrl);
-    return { config, appliedMigrations, stop: async () => undefined };
+    const base = buildAppConfig(checked, checked.DATABASE_URL, false);
+    const ownerUrl = checked.DATABASE_OWNER_URL ?? checked.DATABASE_URL;
+    const prepared = await prepareDatabase({
+      ownerUrl,
+      runtime: checked.DATABASE_OWNER_URL
+        ? { url: checked.DATABASE_URL }
+        : { password: (role) => deriveRuntimePassword(base.pii.hmacKey, role) },
+      settings: { runtime: 'DATABASE_URL', owner: checked.DATABASE_OWNER_URL ? 'DATABASE_OWNER_URL' : 'DATABASE_URL' },
+    });
+    return {
+      config: { ...base, databaseUrl: prepared.runtimeUrl },
+      ownerUrl,
+      appliedMigrations: prepared.appliedMigrations,
+      stop: async () => undefined,
+    };
+  }
+  if (checked.DATABASE_OWNER_URL) {
+    // The embedded cluster has an owner of its own: an owner URL alone is a half-made setup.
+    throw new ConfigError('DATABASE_OWNER_URL', 'is set without DATABASE_URL (the runtime role): set both or neither');
   }
   const dataDir = path.resolve(checked.IDGATE_DATA_DIR);
   if (options.adoptOrphanDatabase) {
@@ -53,6 +83,26 @@ export async function prepareRuntime(env: NodeJS.ProcessEnv, options: RuntimeOpt
     return ownedRuntime(env, checked, dataDir, lock, true);
   }
   return commandRuntime(env, checked, dataDir);
+}
+
+/** The embedded database, as its superuser (the owner), prepared with the runtime role the app uses. */
+async function embeddedRuntime(
+  withSecrets: EnvironmentVariables,
+  db: { url: string },
+  superuserPassword: string,
+  stop: () => Promise<void>,
+): Promise<Runtime> {
+  const base = buildAppConfig(withSecrets, db.url, true);
+  const prepared = await prepareDatabase({
+    ownerUrl: db.url,
+    runtime: { password: (role) => deriveRuntimePassword(superuserPassword, role) },
+  });
+  return {
+    config: { ...base, databaseUrl: prepared.runtimeUrl },
+    ownerUrl: db.url,
+    appliedMigrations: prepared.appliedMigrations,
+    stop,
+  };
 }
 
 /**
@@ -89,27 +139,22 @@ async function ownedRuntime(
 ): Promise<Runtime> {
   try {
     const withSecrets = readEnvironment(withLocalSecrets(env, dataDir));
+    const password = localDatabasePassword(dataDir);
     const db = await startEmbeddedPostgres({
       dataDir,
-      password: localDatabasePassword(dataDir),
+      password,
       port: checked.EMBEDDED_PG_PORT,
       adoptOrphan,
       onLog: () => undefined,
     });
     try {
-      const config = buildAppConfig(withSecrets, db.url, true);
-      const appliedMigrations = await applyMigrations(config.databaseUrl);
-      return {
-        config,
-        appliedMigrations,
-        stop: async () => {
-          try {
-            await db.stop();
-          } finally {
-            lock.release();
-          }
-        },
-      };
+      return await embeddedRuntime(withSecrets, db, password, async () => {
+        try {
+          await db.stop();
+        } finally {
+          lock.release();
+        }
+      });
     } catch (err) {
       await db.stop();
       throw err;
@@ -141,15 +186,10 @@ async function borrowedRuntime(
     await sleep(200);
   }
   const withSecrets = readEnvironment(withLocalSecrets(env, dataDir));
-  const db = await startEmbeddedPostgres({
-    dataDir,
-    attachOnly: true,
-    password: localDatabasePassword(dataDir, 'read'),
-    onLog: () => undefined,
-  });
-  const config = buildAppConfig(withSecrets, db.url, true);
-  const appliedMigrations = await applyMigrations(config.databaseUrl);
-  return { config, appliedMigrations, stop: () => db.stop() };
+  const password = localDatabasePassword(dataDir, 'read');
+  const db = await startEmbeddedPostgres({ dataDir, attachOnly: true, password, onLog: () => undefined });
+  // The same derivation as the server's: setting the runtime role's password again changes nothing for it.
+  return embeddedRuntime(withSecrets, db, password, () => db.stop());
 }
 
 function sleep(ms: number): Promise<void> {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import pg from 'pg';
 import request from 'supertest';
 import { hashApiKey } from '../src/auth/api-key-secret';
-import { createTestDatabase, TestDatabase } from './support/databases';
+import { createTestDatabase, databaseEnv, TestDatabase } from './support/databases';
 import { LEGACY_PASSWORD, startEmbeddedPostgres } from '../src/database/embedded-postgres';
 import { ROOT, runCli, spawnCommand, spawnNode, stopClusterIn } from './support/processes';
 import { startTestApp } from './support/test-app';
@@ -159,7 +159,8 @@ describe('CLI against DATABASE_URL', () => {
     db = await createTestDatabase();
   });
   afterAll(() => db.drop());
-  const env = () => ({ DATABASE_URL: db.url, ...piiEnv });
+  // Commands run as the runtime role (DATABASE_URL); `migrate` as the owner (DATABASE_OWNER_URL).
+  const env = () => ({ ...databaseEnv(db), ...piiEnv });
 
   it('creates a client key with --json, lists it without the secret, and revokes it', async () => {
     const created = await runCli(

@@ -4,12 +4,18 @@ import { NestFactory } from '@nestjs/core';
 import { Command, CommanderError, Option } from 'commander';
 import { Logger } from 'nestjs-pino';
 import { createReadStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { AuditIntegrity, IntegrityReport } from '../audit/audit-integrity.service';
 import { AuditService } from '../audit/audit.service';
 import { SYSTEM_CLI } from '../audit/audit-vocabulary';
 import { publicKeyFromPem, publicKeyId } from '../audit/checkpoint';
-import { ExportVerification, ExportVerifier } from '../audit/export-format';
+import { ExportAnchorSpec, ExportVerification, ExportVerifier } from '../audit/export-format';
+import type { Anchor } from '../audit/witness/anchor-comparison';
+import { AnchorFeed, folderFeed, listFeed } from '../audit/witness/anchor-feed';
+import { parseTrustedCheckpoints } from '../audit/witness/trusted-checkpoints';
+import { WitnessDir } from '../audit/witness/witness-dir';
 import { ApiKeysService } from '../auth/api-keys.service';
 import { ClientsService } from '../auth/clients.service';
 import { ROLES, Role } from '../auth/roles';
@@ -142,42 +148,60 @@ export function buildCli(): Command {
   audit
     .command('verify')
     .description(
-      'verify the hash chain and signed checkpoints in the database, or (--file) an NDJSON export offline; exit code 1 when broken',
+      'verify the hash chain, signed checkpoints and witness in the database, or (--file) an NDJSON export offline; exit code 1 when broken',
     )
     .option('--file <file>', 'verify this NDJSON export offline (no database needed)')
     .option('--public-key <pem-file>', 'with --file: the idgate public key (PEM) to check signatures against')
     .option('--key-id <id>', 'with --file: require the key inside the export to have this id')
+    .option(
+      '--witness <dir>',
+      'compare with this witness folder (a copy the auditor kept); without --file it replaces AUDIT_WITNESS_DIR',
+    )
+    .option(
+      '--checkpoints <file>',
+      'compare with checkpoints the auditor kept (JSON from GET /v1/audit/checkpoints, or NDJSON)',
+    )
     .option('--from-seq <n>', 'first seq to check', parseSeq)
     .option('--to-seq <n>', 'last seq to check', parseSeq)
+    .option('--strict', 'exit code 1 also on attention: checkpoint cadence gaps, a lagging witness')
     .option('--json', 'print one JSON object on the last line')
     .action(
       async (opts: {
         file?: string;
         publicKey?: string;
         keyId?: string;
+        witness?: string;
+        checkpoints?: string;
         fromSeq?: number;
         toSeq?: number;
+        strict?: boolean;
         json?: boolean;
       }) => {
+        const trusted = opts.checkpoints ? await readTrustedCheckpoints(opts.checkpoints) : undefined;
         if (opts.file) {
-          const result = await verifyExportFile(opts.file, opts.publicKey, opts.keyId);
+          const result = await verifyExportFile(opts.file, opts.publicKey, opts.keyId, opts.witness, trusted);
           printExportVerification(result, Boolean(opts.json));
           if (!result.ok) throw new CliError(`export verification failed${at(result.first_bad_seq)}: ${result.reason}`);
           return;
         }
+        if (opts.witness && !(await isDirectory(opts.witness)))
+          throw new CliError(`--witness: ${opts.witness} is not a folder`);
         await withServices(async (ctx) => {
           const service = ctx.get(AuditService);
           // Chain what is committed first, so the check covers it; a broken chain may refuse to seal, which the check then reports.
           await service.sealNow().catch(() => undefined);
-          const report = await service.verifyChain({ fromSeq: opts.fromSeq, toSeq: opts.toSeq });
-          if (opts.json) out(JSON.stringify(report));
-          else if (report.ok) {
-            out(
-              `Audit chain OK: ${report.checked} entries (seq ${report.from_seq}–${report.to_seq}), ${report.checkpoints_verified} signed checkpoints verified.`,
+          const report = await ctx
+            .get(AuditIntegrity)
+            .verifyChain(
+              { fromSeq: opts.fromSeq, toSeq: opts.toSeq },
+              { witnessDir: opts.witness ? path.resolve(opts.witness) : undefined, trustedCheckpoints: trusted },
             );
-          } else out(`Audit chain BROKEN at seq ${report.first_bad_seq}: ${report.reason}`);
+          printIntegrityReport(report, Boolean(opts.json));
           if (!report.ok)
             throw new CliError(`audit chain verification failed${at(report.first_bad_seq)}: ${report.reason}`);
+          if (opts.strict && report.status !== 'intact') {
+            throw new CliError(`audit chain needs attention: ${report.attention.join('; ')}`);
+          }
         });
       },
     );
@@ -203,7 +227,7 @@ export function buildCli(): Command {
     .action(async (name: string) => {
       const runtime = await prepareRuntime(process.env);
       try {
-        const dir = await writeMigration(runtime.config.databaseUrl, name);
+        const dir = await writeMigration(runtime.ownerUrl, name);
         out(
           dir
             ? `Wrote ${dir}/migration.sql — review it, then run: npm run cli -- migrate`
@@ -257,7 +281,28 @@ function parseSeq(value: string): number {
 
 const at = (seq: number | undefined) => (seq !== undefined ? ` at seq ${seq}` : '');
 
-async function verifyExportFile(file: string, publicKeyFile?: string, keyId?: string): Promise<ExportVerification> {
+async function readTrustedCheckpoints(file: string): Promise<Anchor[]> {
+  try {
+    return parseTrustedCheckpoints(await readFile(file, 'utf8'));
+  } catch (err) {
+    throw new CliError(`--checkpoints ${file}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+async function isDirectory(dir: string): Promise<boolean> {
+  return stat(dir).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
+}
+
+async function verifyExportFile(
+  file: string,
+  publicKeyFile?: string,
+  keyId?: string,
+  witnessDir?: string,
+  trusted?: Anchor[],
+): Promise<ExportVerification> {
   let pinned: { publicKey: ReturnType<typeof publicKeyFromPem>; keyId: string } | undefined;
   if (publicKeyFile) {
     const publicKey = publicKeyFromPem(await readFile(publicKeyFile, 'utf8'));
@@ -265,18 +310,72 @@ async function verifyExportFile(file: string, publicKeyFile?: string, keyId?: st
     if (keyId && keyId !== pinned.keyId)
       throw new CliError(`--key-id ${keyId} is not the id of --public-key (${pinned.keyId})`);
   }
-  const verifier = new ExportVerifier(pinned);
+  const specs: ExportAnchorSpec[] = [];
+  const feeds: AnchorFeed[] = [];
+  if (witnessDir) {
+    if (!(await isDirectory(witnessDir))) throw new CliError(`--witness: ${witnessDir} is not a folder`);
+    const { latest, feed } = await folderFeed(new WitnessDir(path.resolve(witnessDir)));
+    specs.push({ kind: 'folder', location: witnessDir, latest: latest?.record ?? null });
+    feeds.push(feed);
+  }
+  if (trusted) {
+    specs.push({ kind: 'checkpoints', location: `${trusted.length} trusted checkpoint(s)` });
+    feeds.push(listFeed(trusted));
+  }
+  const verifier = new ExportVerifier(pinned, specs);
+  // Anchors at or below an event's seq go in before its line, so each entry meets the anchors at its seq.
+  const feedThrough = async (seq: number) => {
+    for (const [i, feed] of feeds.entries()) {
+      await feed.through(
+        seq,
+        (a) => verifier.pushAnchor(i, a),
+        (bad) => {
+          if (bad.fatal) verifier.anchorUnreadable(`the witness holds an unreadable record: ${bad.malformed}`, bad.seq);
+        },
+      );
+    }
+  };
   const lines = createInterface({ input: createReadStream(file, 'utf8'), crlfDelay: Infinity });
   for await (const line of lines) {
-    verifier.acceptLine(line);
+    const record = verifier.parse(line);
+    if (record) {
+      if (record.type === 'event' && typeof record.seq === 'number') await feedThrough(record.seq);
+      verifier.acceptParsed(record);
+    }
     if (verifier.failed) break;
   }
   lines.close();
+  verifier.endEntries();
+  await feedThrough(Number.POSITIVE_INFINITY);
   const result = verifier.finish();
   if (!pinned && keyId && result.key_id !== keyId) {
     return { ...result, ok: false, reason: `the export is signed by key ${result.key_id}, not ${keyId}` };
   }
   return keyId && !pinned ? { ...result, key_pinned: true } : result;
+}
+
+function printIntegrityReport(report: IntegrityReport, json: boolean): void {
+  if (json) return out(JSON.stringify(report));
+  if (report.ok) {
+    out(
+      `Audit chain OK: ${report.checked} entries (seq ${report.from_seq}–${report.to_seq}), ${report.checkpoints_verified} signed checkpoints verified.`,
+    );
+  } else {
+    out(`Audit chain BROKEN at seq ${report.first_bad_seq}: ${report.reason}`);
+    for (const f of report.faults.slice(1, 10)) out(`  also at seq ${f.seq}: ${f.reason}`);
+    if (report.fault_count > 10) out(`  … ${report.fault_count} faults in all`);
+  }
+  for (const w of report.witness) {
+    out(
+      `Witness (${w.kind}) ${w.location}: ${w.state}, ${w.records} records (${w.checkpoints} checkpoints, ${w.heads} heads), ` +
+        `${w.matched} matched the chain${w.latest_seq !== null ? `, latest at seq ${w.latest_seq}` : ''}${w.error ? ` (${w.error})` : ''}.`,
+    );
+  }
+  if (report.signing.refusal) {
+    const r = report.signing.refusal;
+    out(`Signing REFUSED since ${r.since} (${r.kind} at seq ${r.seq}): ${r.reason}`);
+  }
+  for (const a of report.attention) out(`Attention: ${a}`);
 }
 
 function printExportVerification(r: ExportVerification, json: boolean): void {
@@ -289,6 +388,12 @@ function printExportVerification(r: ExportVerification, json: boolean): void {
   );
   if (!r.contiguous)
     out('Note: the export skips seqs (filtered); linkage was checked between consecutive entries only.');
+  for (const a of r.anchors ?? []) {
+    out(
+      `Compared with the ${a.kind === 'folder' ? 'witness folder' : 'trusted checkpoints'} ${a.location}: ` +
+        `${a.records} read, ${a.matched} matched the export, ${a.skipped} at seqs the export does not hold.`,
+    );
+  }
   if (!r.key_pinned) {
     out(
       `Warning: signatures were checked against the key inside the file (${r.key_id}); pass --public-key or --key-id to pin it.`,

@@ -80,8 +80,6 @@ export abstract class AppConfig {
   };
   /** Ports an image_url may name. */
   abstract readonly imageUrlPorts: readonly number[];
-  /** The owner role's URL (migrations, grants), when the runtime role is a separate one. */
-  abstract readonly databaseOwnerUrl?: string;
   abstract readonly audit: {
     /** 32-byte Ed25519 seed of the checkpoint signing key. */
     readonly signingKeySeed: Buffer;
@@ -164,7 +162,6 @@ export function buildAppConfig(env: EnvironmentVariables, databaseUrl: string, e
     port: env.PORT,
     databaseUrl,
     databasePoolSize: env.DATABASE_POOL_SIZE,
-    databaseOwnerUrl: env.DATABASE_OWNER_URL,
     embeddedDatabase: embedded,
     dataDir: env.IDGATE_DATA_DIR,
     upstream: {

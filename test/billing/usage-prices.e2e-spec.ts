@@ -1,4 +1,5 @@
 import { parse } from 'csv-parse/sync';
+import pg from 'pg';
 import { KNOWN, startWithSandbox, UNKNOWN_VALID_ID, VerificationHarness } from '../support/verification-app';
 
 describe('billing: prices over time and usage', () => {
@@ -105,8 +106,18 @@ describe('billing: prices over time and usage', () => {
     });
 
     it('price history cannot be changed in the database either', async () => {
-      await expect(h.t.prisma.$executeRaw`UPDATE prices SET amount = 1`).rejects.toThrow(/append-only/);
-      await expect(h.t.prisma.$executeRaw`DELETE FROM prices`).rejects.toThrow(/append-only/);
+      // The app's own role may not even try (no UPDATE or DELETE on prices)…
+      await expect(h.t.prisma.$executeRaw`UPDATE prices SET amount = 1`).rejects.toThrow(/permission denied/);
+      await expect(h.t.prisma.$executeRaw`DELETE FROM prices`).rejects.toThrow(/permission denied/);
+      // …and the owner, which may, is stopped by the append-only triggers.
+      const owner = new pg.Client({ connectionString: h.t.db.adminUrl });
+      await owner.connect();
+      try {
+        await expect(owner.query(`UPDATE prices SET amount = 1`)).rejects.toThrow(/append-only/);
+        await expect(owner.query(`DELETE FROM prices`)).rejects.toThrow(/append-only/);
+      } finally {
+        await owner.end();
+      }
     });
   });
 

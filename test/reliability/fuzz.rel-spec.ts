@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { Role } from '../../src/auth/roles';
 import { startSandbox, SandboxHandle } from '../../src/upstream/sandbox/sandbox-server';
-import { createTestDatabase, TestDatabase } from '../support/databases';
+import { createTestDatabase, databaseEnv, TestDatabase } from '../support/databases';
 import { runCli } from '../support/processes';
 import { Reply, send } from './support/http';
 import { Cleanup, clientKey, Idgate, staffKey, startIdgate } from './support/processes';
@@ -486,7 +486,7 @@ describe('reliability: fuzzing every body, form, query and header of every opera
     cleanup.defer(() => sandbox.close());
     // The real server, as deployed: the same process, middleware and error handling as `npm start`.
     const env = {
-      DATABASE_URL: db.url,
+      ...databaseEnv(db),
       PII_KEYS: `k1:${randomBytes(32).toString('base64')}`,
       PII_HMAC_KEY: randomBytes(32).toString('base64'),
       AUDIT_SIGNING_KEY: randomBytes(32).toString('base64'),

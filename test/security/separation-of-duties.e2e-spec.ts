@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { databaseEnv } from '../support/databases';
 import { runCli } from '../support/processes';
 import { startTestApp, TestApp } from '../support/test-app';
 
@@ -52,7 +53,7 @@ describe('keys that read personal data in full', () => {
 
   it('the CLI (shell access) makes one, and says so with an alert', async () => {
     const env = {
-      DATABASE_URL: t.db.url,
+      ...databaseEnv(t.db),
       PII_KEYS: `k1:${randomBytes(32).toString('base64')}`,
       PII_HMAC_KEY: randomBytes(32).toString('base64'),
       AUDIT_SIGNING_KEY: randomBytes(32).toString('base64'),
@@ -138,5 +139,40 @@ describe('keys that read personal data in full', () => {
     ]);
     const listed = await t.http.get('/v1/api-key-requests').set(as(bob.key)).expect(200);
     expect(listed.body.items.find((r: { id: string }) => r.id === id)).toMatchObject({ status: 'carried_out' });
+  });
+
+  it('one admin key cannot approve through keys it made: not for its child, not between two of its children', async () => {
+    const make = async (by: string, name: string) =>
+      (await t.http.post('/v1/api-keys').set(as(by)).send({ role: 'admin', name }).expect(201)).body as {
+        key: string;
+        id: string;
+      };
+    const ask = async (by: string) =>
+      (
+        await t.http
+          .post('/v1/api-key-requests')
+          .set(as(by))
+          .send({ role: 'compliance', name: 'via a child' })
+          .expect(201)
+      ).body.id as string;
+    // Parent: alice makes a2; a2 asks; alice approves her own child's request.
+    const a2 = await make(alice.key, 'a2');
+    const fromChild = await ask(a2.key);
+    const parent = await t.http.post(`/v1/api-key-requests/${fromChild}/approve`).set(as(alice.key)).expect(403);
+    expect(parent.body.detail).toMatch(/created the requesting key/);
+    // Siblings: alice makes s1 and s2; s1 asks, s2 approves.
+    const s1 = await make(alice.key, 's1');
+    const s2 = await make(alice.key, 's2');
+    const fromSibling = await ask(s1.key);
+    const sibling = await t.http.post(`/v1/api-key-requests/${fromSibling}/approve`).set(as(s2.key)).expect(403);
+    expect(sibling.body.detail).toMatch(/same key/);
+    // Cousins: a2 makes c1, s1 makes c2 (both from alice).
+    const c1 = await make(a2.key, 'c1');
+    const c2 = await make(s1.key, 'c2');
+    const fromCousin = await ask(c1.key);
+    await t.http.post(`/v1/api-key-requests/${fromCousin}/approve`).set(as(c2.key)).expect(403);
+    // An admin key of another origin (bob, made from the shell) may approve any of them.
+    await t.http.post(`/v1/api-key-requests/${fromSibling}/approve`).set(as(bob.key)).expect(200);
+    await t.http.post(`/v1/api-key-requests/${fromSibling}/issue`).set(as(s1.key)).expect(201);
   });
 });

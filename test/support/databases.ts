@@ -9,8 +9,9 @@ export function withDatabase(url: string, database: string): string {
 
 export interface TestDatabase {
   name: string;
+  /** The runtime role's connection, as the app has it: no ownership, the app's grants only. */
   url: string;
-  /** Superuser-level connection to this database, for tests that inspect or tamper with tables. */
+  /** Superuser connection to this database (the owner), for tests that inspect or tamper with tables. */
   adminUrl: string;
   drop(): Promise<void>;
 }
@@ -21,10 +22,11 @@ function required(name: string): string {
   return value;
 }
 
-/** A fresh database for one suite, copied from the migrated template. */
+/** A fresh database for one suite, copied from the migrated template (grants to the runtime role included). */
 export async function createTestDatabase(): Promise<TestDatabase> {
   const adminUrl = required('IDGATE_TEST_ADMIN_URL');
   const template = required('IDGATE_TEST_TEMPLATE');
+  const runtimeUrl = required('IDGATE_TEST_RUNTIME_URL');
   const name = `idgate_test_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
@@ -42,11 +44,10 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   } finally {
     await admin.end();
   }
-  const url = withDatabase(adminUrl, name);
   return {
     name,
-    url,
-    adminUrl: url,
+    url: withDatabase(runtimeUrl, name),
+    adminUrl: withDatabase(adminUrl, name),
     async drop() {
       const c = new pg.Client({ connectionString: adminUrl });
       await c.connect();
@@ -54,4 +55,12 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       await c.end();
     },
   };
+}
+
+/**
+ * The environment a spawned idgate (server or CLI) needs to run on `db` as the app does:
+ * the runtime role as DATABASE_URL, the owner (for migrations and grants) as DATABASE_OWNER_URL.
+ */
+export function databaseEnv(db: TestDatabase): { DATABASE_URL: string; DATABASE_OWNER_URL: string } {
+  return { DATABASE_URL: db.url, DATABASE_OWNER_URL: db.adminUrl };
 }

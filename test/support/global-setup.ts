@@ -1,15 +1,19 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { startEmbeddedPostgres } from '../../src/database/embedded-postgres';
-import { applyMigrations } from '../../src/database/migrations';
+import { prepareDatabase } from '../../src/database/runtime-role';
 import { withDatabase } from './databases';
 
 /*
  * One PostgreSQL for the run: DATABASE_URL's server when set, otherwise an
- * embedded one in a temp folder. Migrations are applied once to a template
- * database; every e2e suite then gets its own copy of it (see databases.ts).
+ * embedded one in a temp folder. The template database is prepared once, as
+ * `npm start` prepares its database: migrated by the superuser (the owner), with
+ * a runtime role that owns nothing and holds the app's grants. Every e2e suite
+ * then gets its own copy of it (see databases.ts); CREATE DATABASE … TEMPLATE
+ * copies the grants with the tables, so suites run the app as that role.
  */
 export default async function globalSetup(): Promise<void> {
   let adminUrl = process.env.DATABASE_URL;
@@ -32,7 +36,16 @@ export default async function globalSetup(): Promise<void> {
   } finally {
     await admin.end();
   }
-  await applyMigrations(withDatabase(adminUrl, template));
+  // Roles belong to the whole server: one per run (its pid), so that runs sharing a server
+  // never reset each other's password.
+  const runtimeRole = `idgate_test_runtime_${process.pid}`;
+  const runtimePassword = randomBytes(24).toString('base64url');
+  const prepared = await prepareDatabase({
+    ownerUrl: withDatabase(adminUrl, template),
+    runtime: { role: runtimeRole, password: () => runtimePassword },
+  });
   process.env.IDGATE_TEST_ADMIN_URL = adminUrl;
   process.env.IDGATE_TEST_TEMPLATE = template;
+  process.env.IDGATE_TEST_RUNTIME_URL = prepared.runtimeUrl;
+  process.env.IDGATE_TEST_RUNTIME_ROLE = runtimeRole;
 }
