@@ -1,4 +1,12 @@
-import { credentialsFromHeaders, generateApiKey, hashApiKey, looksLikeApiKey, visiblePrefix } from './api-key-secret';
+import {
+  containsKeyLikeRun,
+  credentialsFromHeaders,
+  generateApiKey,
+  hashApiKey,
+  looksLikeApiKey,
+  repeatedCredentialHeader,
+  visiblePrefix,
+} from './api-key-secret';
 
 describe('API key secrets', () => {
   it('generates prefixed keys with at least 128 random bits and a stable hash', () => {
@@ -86,5 +94,55 @@ describe('API key secrets', () => {
     expect(credentialsFromHeaders({ authorization: [`Bearer ${a}`] as unknown as string })).toEqual({
       kind: 'malformed',
     });
+  });
+
+  it('refuses a credential header sent twice, whatever the values, from the raw header list', () => {
+    const a = generateApiKey('test').key;
+    const b = generateApiKey('test').key;
+    const cases: Array<[string[], string | null]> = [
+      [['Authorization', `Bearer ${a}`, 'Authorization', `Bearer ${b}`], 'Authorization'],
+      [['authorization', `Bearer ${a}`, 'AUTHORIZATION', `Bearer ${a}`], 'Authorization'], // the same value
+      [['Authorization', `Bearer ${a}`, 'Authorization', 'Bearer bogus'], 'Authorization'],
+      [['Authorization', 'Basic eDp5', 'Authorization', `Bearer ${a}`], 'Authorization'],
+      [['X-API-Key', a, 'Host', 'x', 'x-api-key', a], 'X-API-Key'],
+      [['X-API-Key', a, 'Authorization', `Bearer ${a}`], null],
+      [['Host', 'x', 'X-Api-Key-Id', a, 'X-API-Key', a], null],
+      [[], null],
+    ];
+    for (const [raw, repeated] of cases) {
+      expect({ raw, got: repeatedCredentialHeader(raw) }).toEqual({ raw, got: repeated });
+    }
+    // Node's parsed headers keep the first Authorization only: the raw list decides.
+    expect(
+      credentialsFromHeaders({ authorization: `Bearer ${a}` }, ['Authorization', `Bearer ${a}`, 'Authorization', b]),
+    ).toEqual({ kind: 'repeated', header: 'Authorization' });
+    expect(credentialsFromHeaders({ authorization: `Bearer ${a}` }, ['Authorization', `Bearer ${a}`])).toEqual({
+      kind: 'key',
+      key: a,
+    });
+  });
+
+  it('recognises what may be a key’s secret, with or without its prefix', () => {
+    const { key } = generateApiKey('live');
+    for (const text of [
+      key,
+      key.slice('idg_live_'.length),
+      `trace.${key.slice(9, 41)}`,
+      'idg_TEST_x',
+      'x'.repeat(32),
+    ]) {
+      expect({ text, found: containsKeyLikeRun(text) }).toEqual({ text, found: true });
+    }
+    for (const text of [
+      '0af7651916cd43dd8448eb211c80319c',
+      '0af76519-16cd-43dd-8448-eb211c80319c',
+      'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+      'x'.repeat(31),
+      'order-1234.attempt-2',
+      'dup-both-headers-one-repeated-clients', // words joined by dashes
+      'checkout_service_request_0001_retry_2',
+    ]) {
+      expect({ text, found: containsKeyLikeRun(text) }).toEqual({ text, found: false });
+    }
   });
 });

@@ -6,7 +6,8 @@ import { auditContextOf } from '../audit/audit-context.decorator';
 import { clientAddress, limiterSource } from '../common/client-address';
 import { ProblemException } from '../common/problem';
 import { AppConfig } from '../config/app-config';
-import { credentialsFromHeaders, visiblePrefix } from './api-key-secret';
+import { safePath } from '../common/safe-path';
+import { credentialsFromHeaders, repeatedCredentialHeader, visiblePrefix } from './api-key-secret';
 import { ApiKeysService } from './api-keys.service';
 import { knownKeyIdentity, presentedKeyIdentity } from './auth-failure-limiter';
 import { AuthFailures, Refusal } from './auth-failures.service';
@@ -91,14 +92,20 @@ export class AuthGuard implements CanActivate {
       });
     }
 
-    const credentials = credentialsFromHeaders(request.headers);
+    // The raw header list: Node's parsed headers keep only the first of two Authorization headers.
+    const credentials = credentialsFromHeaders(request.headers, request.rawHeaders);
     if (credentials.kind !== 'key') {
       const [reason, detail] =
         credentials.kind === 'none'
           ? ['missing_key', SEND_KEY]
           : credentials.kind === 'malformed'
             ? ['malformed_credentials', `The credentials are malformed. ${SEND_KEY}`]
-            : ['conflicting_credentials', 'Authorization and X-API-Key name different keys: send one key.'];
+            : credentials.kind === 'repeated'
+              ? [
+                  'conflicting_credentials',
+                  `The ${credentials.header} header is sent more than once: send one key, once.`,
+                ]
+              : ['conflicting_credentials', 'Authorization and X-API-Key name different keys: send one key.'];
       return this.refuse(request, {
         status: 401,
         reason,
@@ -110,6 +117,7 @@ export class AuthGuard implements CanActivate {
           reason,
           key_prefix: null,
           ...(credentials.kind === 'conflicting' ? { key_prefixes: credentials.prefixes } : {}),
+          ...(credentials.kind === 'repeated' ? { repeated_header: credentials.header } : {}),
         },
         challenge: CHALLENGE,
       });
@@ -159,6 +167,21 @@ export class AuthGuard implements CanActivate {
   private async checkSharedToken(request: AuthRequest, token: SharedToken): Promise<void> {
     const expected = token === 'metrics' ? this.config.http.metricsToken : undefined;
     if (!expected) return;
+    const repeated = repeatedCredentialHeader(request.rawHeaders ?? []);
+    if (repeated) {
+      // As for API keys: which of two Authorization headers is "the" token is not guessed at.
+      const reason = 'conflicting_credentials';
+      return this.refuse(request, {
+        status: 401,
+        reason,
+        detail: `The ${repeated} header is sent more than once: send the ${token} token once.`,
+        keyIdentity: null,
+        subject: null,
+        keyPrefix: null,
+        details: { reason, key_prefix: null, repeated_header: repeated },
+        challenge: { 'WWW-Authenticate': `Bearer realm="idgate-${token}"` },
+      });
+    }
     const auth = request.headers['authorization'];
     const sent = typeof auth === 'string' ? /^bearer[ \t]+(\S+)$/i.exec(auth.trim())?.[1] : undefined;
     if (sent !== undefined && sameSecret(sent, expected)) return;
@@ -217,7 +240,8 @@ export class AuthGuard implements CanActivate {
 
 function endpointOf(request: Request): string {
   const route = (request as Request & { route?: { path?: unknown } }).route?.path;
-  return `${request.method} ${typeof route === 'string' ? route : request.path}`;
+  // The route template when there is one; otherwise the path with anything that may be personal data or a key redacted.
+  return `${request.method} ${typeof route === 'string' ? route : safePath(request.path)}`;
 }
 
 function sameSecret(a: string, b: string): boolean {

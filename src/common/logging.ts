@@ -3,6 +3,7 @@ import type { Params } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
 import { clientAddress, ClientAddressSource } from './client-address';
 import { requestIdsOf, visibleRequestId } from './request-id';
+import { safePath } from './safe-path';
 
 /** Fields that hold personal data or secrets, redacted wherever they appear in a log line (up to 3 levels deep). */
 const SENSITIVE_KEYS = [
@@ -60,10 +61,11 @@ export function loggerParams(level: string, stream?: DestinationStream): Params 
       },
       redact: { paths: redactPaths(), censor: '[redacted]' },
       serializers: {
-        // Paths only: query strings never carry PII by design, but they are not needed in logs either.
+        // Paths only, and only the segments that cannot be personal data or a key (safe-path.ts): a caller
+        // may put an ID number or a key in a URL, and operators read the logs. Query strings are never logged.
         req: (req: { id: string; method: string; url: string; remoteAddress?: string; raw?: unknown }) => ({
           method: req.method,
-          path: String(req.url).split('?')[0],
+          path: safePath(String(req.url)),
           remote_address: logAddress(req.raw) ?? req.remoteAddress,
         }),
         res: (res: { statusCode: number }) => ({ status: res.statusCode }),

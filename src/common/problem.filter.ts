@@ -2,6 +2,7 @@ import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@n
 import type { Request, Response } from 'express';
 import { randomUUID } from 'node:crypto';
 import { isDatabaseUnavailable } from '../database/database-errors';
+import { safePath } from './safe-path';
 import { PROBLEM_CONTENT_TYPE, ProblemBody, ProblemException, kindForStatus, problemBody } from './problem';
 import { toUpstreamStyleError, UPSTREAM_COMPATIBLE_PREFIX } from './upstream-style-error';
 
@@ -34,7 +35,11 @@ export function sendProblem(
     res.status(body.status).json(toUpstreamStyleError(body, traceId));
     return;
   }
-  const full: ProblemBody = { ...body, instance: req.originalUrl?.split('?')[0] };
+  // The path as the log shows it: what the caller sent may hold an ID number or a key (safe-path.ts).
+  const full: ProblemBody = {
+    ...body,
+    instance: req.originalUrl === undefined ? undefined : safePath(req.originalUrl),
+  };
   if (typeof requestId === 'string') full.request_id = requestId;
   res.status(body.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(full));
 }
@@ -61,6 +66,14 @@ export class ProblemFilter implements ExceptionFilter {
           : exception.message;
       const detail = Array.isArray(message) ? message.join('; ') : typeof message === 'string' ? message : undefined;
       if (status >= 500) this.logger.error({ err: loggableError(exception) }, 'request failed');
+      // Nest's router 404 quotes the path as sent: say it with the unsafe segments redacted.
+      if (status === 404 && typeof detail === 'string' && detail.startsWith('Cannot ')) {
+        return sendProblem(
+          req,
+          res,
+          problemBody('not-found', `Cannot ${req.method} ${safePath(req.originalUrl ?? req.url)}`),
+        );
+      }
       // Express's own 400s (a URL it cannot decode) quote the input and name no field: say what it is instead.
       if (status === 400)
         return sendProblem(req, res, problemBody('bad-request', 'The request URL could not be decoded.'));

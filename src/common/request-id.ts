@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { assertNoPii } from '../audit/audit-details';
+import { containsKeyLikeRun } from '../auth/api-key-secret';
+import { containsIdCardNumber } from '../domain/id-card-in-text';
 
 /*
  * Two ids per request. idgate's own (a UUID, always generated here) is unique and is
@@ -10,15 +12,16 @@ import { assertNoPii } from '../audit/audit-details';
  */
 
 const SAFE_TOKEN = /^[A-Za-z0-9._:-]{1,128}$/;
-// Superset of what the audit trail refuses as personal data: a 15-or-more digit run
-// standing alone (an ID number) and anything shaped like an idgate API key.
-const DIGIT_RUN = /(^|[^0-9A-Za-z])[0-9]{15,}[Xx]?($|[^0-9A-Za-z])/;
-const KEY_LIKE = /idg_(live|test)_/i;
 
-/** The caller's X-Request-Id if it may be kept: a safe token that holds no ID number or key. Otherwise null. */
+/**
+ * The caller's X-Request-Id if it may be kept: a safe token that holds no ID number (however
+ * written: `360426-19910101-0071`; see id-card-in-text.ts) and nothing that may be an API key
+ * (its prefix, or a key's secret characters without it; see api-key-secret.ts). Otherwise null:
+ * the request goes on under idgate's own id.
+ */
 export function acceptCallerRequestId(value: unknown): string | null {
   if (typeof value !== 'string' || !SAFE_TOKEN.test(value)) return null;
-  if (DIGIT_RUN.test(value) || KEY_LIKE.test(value)) return null;
+  if (containsIdCardNumber(value) || containsKeyLikeRun(value)) return null;
   try {
     // Whatever the audit trail would refuse is not kept either (it would lose the event).
     assertNoPii(value);

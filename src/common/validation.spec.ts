@@ -4,7 +4,13 @@ import { IsArray, IsInt, IsOptional, IsString, Length, Matches, Max, Min, MinLen
 import { IsInteger } from './integer';
 import { Nullable } from './nullable';
 import { FieldError, ProblemException } from './problem';
-import { createValidationPipe } from './validation';
+import {
+  MAX_FIELD_LENGTH,
+  MAX_MESSAGE_LENGTH,
+  MAX_REPORTED_ERRORS,
+  boundedValidationProblem,
+  createValidationPipe,
+} from './validation';
 
 class Sample {
   @IsOptional()
@@ -117,5 +123,50 @@ describe('the validation pipe', () => {
       { field: 'admin', message: 'property admin should not exist' },
     ]);
     expect(await errorsOf({ limit: 1, '': 1 })).toEqual([{ field: '""', message: 'property "" should not exist' }]);
+  });
+
+  it('answers at most 20 errors, and counts the rest', async () => {
+    const many = Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`k${i}`, 1]));
+    let problem: ProblemException | undefined;
+    try {
+      await pipe.transform({ limit: 1, ...many }, body(Sample));
+    } catch (err) {
+      problem = err as ProblemException;
+    }
+    expect(problem?.body.errors).toHaveLength(MAX_REPORTED_ERRORS);
+    expect(problem?.body.errors_omitted).toBe(500 - MAX_REPORTED_ERRORS);
+    expect(problem?.body.detail).toMatch(/; and 480 more$/);
+    // NUL errors found before class-validator runs are merged within the same bound.
+    try {
+      await pipe.transform({ limit: 1, label: 'a\u0000', ...many }, body(Sample));
+    } catch (err) {
+      problem = err as ProblemException;
+    }
+    expect(problem?.body.errors).toHaveLength(MAX_REPORTED_ERRORS);
+    expect((problem?.body.errors as FieldError[])[0].field).toBe('label');
+    expect(problem?.body.errors_omitted).toBe(501 - MAX_REPORTED_ERRORS);
+  });
+
+  it('describes long property names instead of echoing them', async () => {
+    const long = 'x'.repeat(41);
+    expect(await errorsOf({ limit: 1, [long]: 1 })).toEqual([
+      { field: '(a name of 41 characters)', message: 'property (a name of 41 characters) should not exist' },
+    ]);
+    expect(await errorsOf({ limit: 1, ['y'.repeat(40)]: 1 })).toEqual([
+      { field: 'y'.repeat(40), message: `property ${'y'.repeat(40)} should not exist` },
+    ]);
+    expect(await errorsOf({ limit: 1, tags: [{ [`${long}\u0000`]: 1 }] })).toEqual([
+      { field: 'tags.0.(a name of 42 characters)', message: 'must not contain NUL characters (\\u0000)' },
+    ]);
+  });
+
+  it('cuts long field paths and messages', () => {
+    const problem = boundedValidationProblem([{ field: `${'a.'.repeat(100)}last`, message: 'm'.repeat(1000) }]);
+    const [error] = problem.body.errors as FieldError[];
+    expect(error.field).toHaveLength(MAX_FIELD_LENGTH);
+    expect(error.field).toMatch(/^….*\.last$/);
+    expect(error.message).toHaveLength(MAX_MESSAGE_LENGTH);
+    expect(error.message.endsWith('…')).toBe(true);
+    expect(problem.body).not.toHaveProperty('errors_omitted');
   });
 });

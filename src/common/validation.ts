@@ -1,6 +1,6 @@
 import { ArgumentMetadata, ValidationError, ValidationPipe } from '@nestjs/common';
 import { propertyRules } from './nullable';
-import { FieldError, ProblemException, validationProblem } from './problem';
+import { FieldError, ProblemException } from './problem';
 
 /*
  * The one validation library is class-validator, run by this pipe for every
@@ -13,6 +13,10 @@ import { FieldError, ProblemException, validationProblem } from './problem';
  * - One error per field, and the one that tells the truth: a field not sent
  *   "is required"; otherwise type errors (a string where an integer is due)
  *   before format and range errors, whatever the order of the decorators.
+ * - A bounded answer, whatever the input: at most MAX_REPORTED_ERRORS errors (then "and N more"),
+ *   property names longer than MAX_SHOWN_NAME_LENGTH described instead of echoed, field paths and
+ *   messages cut to a fixed length. A body of 300,000 unknown keys used to be answered with 32 MB
+ *   echoing every name (the body parser now also refuses such bodies: body-parsers.ts).
  */
 
 export const NUL_MESSAGE = 'must not contain NUL characters (\\u0000)';
@@ -31,9 +35,53 @@ const TYPE_CONSTRAINTS = new Set([
   'nestedValidation',
 ]);
 
-/** An empty key (`{"": 1}`, `?=1`) is a field too: shown as `""` so that the error still names it. */
-const shown = (key: string) => (key === '' ? '""' : key);
-const join = (parent: string, key: string) => (parent ? `${parent}.${shown(key)}` : shown(key));
+/** Errors listed in one answer; the rest are counted ("and N more"). */
+export const MAX_REPORTED_ERRORS = 20;
+/** Longer property names are described, not echoed: a name is the caller's input, of any size. */
+export const MAX_SHOWN_NAME_LENGTH = 40;
+/** A field path (up to 32 levels of names) and a message (one rule may list many problems) are cut to these. */
+export const MAX_FIELD_LENGTH = 120;
+export const MAX_MESSAGE_LENGTH = 240;
+
+/**
+ * A property name as errors show it. An empty key (`{"": 1}`, `?=1`) is a field too: shown as
+ * `""` so that the error still names it. A long one is described by its length.
+ */
+export function shownName(key: string): string {
+  if (key === '') return '""';
+  return key.length > MAX_SHOWN_NAME_LENGTH ? `(a name of ${key.length} characters)` : key;
+}
+const join = (parent: string, key: string) => (parent ? `${parent}.${shownName(key)}` : shownName(key));
+
+/** At most `max` characters (code points), the cut marked with "…". */
+function cut(text: string, max: number, keep: 'start' | 'end'): string {
+  if (text.length <= max) return text;
+  const chars = Array.from(text);
+  if (chars.length <= max) return text;
+  return keep === 'start' ? `${chars.slice(0, max - 1).join('')}…` : `…${chars.slice(1 - max).join('')}`;
+}
+
+/** One error as it is answered: the end of a long path (the field itself) and the start of a long message. */
+function bounded(error: FieldError): FieldError {
+  return { field: cut(error.field, MAX_FIELD_LENGTH, 'end'), message: cut(error.message, MAX_MESSAGE_LENGTH, 'start') };
+}
+
+/**
+ * The 400 for these errors, its size bounded whatever their number: the first MAX_REPORTED_ERRORS,
+ * each bounded, and `errors_omitted` (with "and N more" in `detail`) for the rest. `alsoOmitted`:
+ * errors already left out of an earlier answer that these are merged from.
+ */
+export function boundedValidationProblem(errors: FieldError[], alsoOmitted = 0): ProblemException {
+  const listed = errors.slice(0, MAX_REPORTED_ERRORS).map(bounded);
+  const omitted = errors.length - listed.length + alsoOmitted;
+  const detail =
+    listed.map((e) => `${e.field}: ${e.message}`).join('; ') + (omitted > 0 ? `; and ${omitted} more` : '');
+  return new ProblemException(
+    'validation',
+    detail,
+    omitted > 0 ? { errors: listed, errors_omitted: omitted } : { errors: listed },
+  );
+}
 
 /** The one message that describes what is wrong with this field. */
 function fieldMessage(error: ValidationError): string | null {
@@ -41,7 +89,7 @@ function fieldMessage(error: ValidationError): string | null {
   // class-validator records constraints in execution order, which is the reverse of the decorators as written.
   const names = Object.keys(constraints).reverse();
   if (names.length === 0) return null;
-  if (constraints.whitelistValidation) return `property ${shown(error.property)} should not exist`;
+  if (constraints.whitelistValidation) return `property ${shownName(error.property)} should not exist`;
   if (error.value === undefined) return 'is required';
   const chosen = names.find((n) => TYPE_CONSTRAINTS.has(n)) ?? names[0];
   const message = constraints[chosen];
@@ -113,9 +161,10 @@ export class IdgateValidationPipe extends ValidationPipe {
       if (early.length === 0 || !(err instanceof ProblemException) || err.kind !== 'validation') throw err;
       // The NUL or null is what is wrong with those fields; other fields keep their own errors.
       const others = ((err.body.errors as FieldError[] | undefined) ?? []).filter((e) => !seen.has(e.field));
-      throw validationProblem([...early, ...others]);
+      const omittedBefore = typeof err.body.errors_omitted === 'number' ? err.body.errors_omitted : 0;
+      throw boundedValidationProblem([...early, ...others], omittedBefore);
     }
-    if (early.length > 0) throw validationProblem(early);
+    if (early.length > 0) throw boundedValidationProblem(early);
     return result;
   }
 }
@@ -130,6 +179,6 @@ export function createValidationPipe(): ValidationPipe {
     stopAtFirstError: false,
     // Values are kept on the errors only to tell "not sent" from "sent wrong"; they are never rendered.
     validationError: { target: false, value: true },
-    exceptionFactory: (errors) => validationProblem(flatten(errors)),
+    exceptionFactory: (errors) => boundedValidationProblem(flatten(errors)),
   });
 }

@@ -128,14 +128,53 @@ describe('idCardCheckCharacter', () => {
 });
 
 describe('maskIdCardNumber', () => {
-  it('keeps the first 6 and last 4 characters', () => {
+  it('shows the first 6 and last 4 characters of a well-formed 18-character number', () => {
     expect(maskIdCardNumber('110101199003071234')).toBe('110101********1234');
     expect(maskIdCardNumber('34052419800101001X')).toBe('340524********001X');
+    expect(maskIdCardNumber('34052419800101001x')).toBe('340524********001x');
+    // Well-formed but invalid (wrong check character): the last 4 are still no birth-date digits.
+    expect(maskIdCardNumber(' 360426199101010072 ')).toBe('360426********0072');
   });
 
-  it('masks short input entirely', () => {
-    expect(maskIdCardNumber('1234567890')).toBe('**********');
-    expect(maskIdCardNumber('')).toBe('');
+  it('shows the first 6 and the sequence (last 3) of a 15-digit legacy number', () => {
+    expect(maskIdCardNumber('360426910101007')).toBe('360426******007');
+    // Not a legacy number (no month 91): an 18-character number cut short, ending in its birth day.
+    expect(maskIdCardNumber('360426199101010')).toBe('360426*********');
+  });
+
+  it.each([
+    ['36042619910101', '360426********'], // 14: the last 4 are the birth day
+    ['36042619910101007', '360426***********'], // 17
+    ['360426199101', '360426******'], // 12: ends with the birth month
+    ['3604261991010', '360426*******'], // 13
+    ['36042619910', '360426*****'], // 11
+    ['3604261991010100', '360426**********'], // 16
+    ['3604261991010100711', '360426*************'], // 19
+    ['36042619910101007Y', '360426************'], // 18, not well-formed
+    ['３６０４２６１９９１０１０１００７１', '３６０４２６************'], // full-width: not well-formed
+    ['1234ab5678', '1234ab****'],
+    ['12345678', '123456**'],
+  ])('shows at most the first 6 of anything else: %j', (input, masked) => {
+    expect(maskIdCardNumber(input)).toBe(masked);
+  });
+
+  it('shows nothing of input shorter than 8, and always holds a mask character', () => {
+    expect(maskIdCardNumber('1234567')).toBe('*******');
+    expect(maskIdCardNumber('1')).toBe('*');
+    expect(maskIdCardNumber('')).toBe('*');
+    expect(maskIdCardNumber('   ')).toBe('*');
+  });
+
+  it('never shows a character of the birth date of a number of any length', () => {
+    const digits = '360426199101010071';
+    for (let length = 1; length <= 24; length++) {
+      const value = (digits + digits).slice(0, length);
+      const masked = Array.from(maskIdCardNumber(value));
+      // Places 7-14 (index 6-13) hold the birth date; in a valid legacy number, places 7-12.
+      const end = length === 15 ? 12 : 14;
+      for (let i = 6; i < Math.min(end, value.length); i++)
+        expect({ length, i, c: masked[i] }).toEqual({ length, i, c: '*' });
+    }
   });
 });
 

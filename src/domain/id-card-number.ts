@@ -99,15 +99,33 @@ export function checkIdCardNumber(input: string, now: Date): IdCardNumberCheck {
   };
 }
 
+/** Fewer characters than this: nothing is shown (6 visible would be most of the value). */
+const MIN_LENGTH_SHOWING_ANY = 8;
+
 /**
- * First 6 and last 4 characters visible (`110101********1234`): the convention for
- * showing an ID number to someone who may not see it in full. Short or odd input is
- * masked entirely rather than partly revealed.
+ * An ID number as shown to someone who may not see it in full. Only characters that can never
+ * be part of the birth date are shown, whatever the value:
+ * - a well-formed 18-character number (17 digits and a digit or X): the first 6 (address code)
+ *   and the last 4 (sequence and check character), `110101********1234`;
+ * - a 15-digit legacy number (with a real birth date in places 7-12): the first 6 and the last 3
+ *   (sequence), `360426******007`; 15 digits that are not one may be an 18-character number cut
+ *   short, whose last 3 are birth-date digits;
+ * - anything else (a wrong length, other characters: numbers answered -2): the first 6 at most,
+ *   since in a number cut short or padded the last characters may well be birth-date digits
+ *   (`36042619910101` would show `0101`); nothing at all below 8 characters.
+ * Masked characters become `*`, one per character, so a masked value always holds one.
+ * Surrounding whitespace is ignored, as the checks do. The one mask for every view, the
+ * audit trail and the console.
  */
 export function maskIdCardNumber(value: string): string {
-  const chars = Array.from(value);
-  if (chars.length < 11) return '*'.repeat(chars.length);
-  return chars.slice(0, 6).join('') + '*'.repeat(chars.length - 10) + chars.slice(-4).join('');
+  const trimmed = value.trim();
+  const chars = Array.from(trimmed);
+  const shown = (head: number, tail: number) =>
+    chars.slice(0, head).join('') + '*'.repeat(chars.length - head - tail) + chars.slice(chars.length - tail).join('');
+  if (/^\d{17}[\dXx]$/.test(trimmed)) return shown(6, 4);
+  if (/^\d{15}$/.test(trimmed) && checkIdCardNumber(trimmed, new Date()).ok) return shown(6, 3);
+  if (chars.length < MIN_LENGTH_SHOWING_ANY) return '*'.repeat(Math.max(chars.length, 1));
+  return shown(6, 0);
 }
 
 /**

@@ -3,6 +3,7 @@ import type { AuditContext } from '../audit/audit-vocabulary';
 import type { Principal } from '../auth/roles';
 import { ProblemException, validationProblem } from '../common/problem';
 import { AppConfig } from '../config/app-config';
+import { idempotencyKeyProblem } from '../common/idempotency-key';
 import { isDatabaseUnavailable } from '../database/database-errors';
 import type { DropInRequestDto } from './dto/drop-in.dto';
 import type { CreateVerificationDto } from './dto/create-verification.dto';
@@ -98,6 +99,9 @@ export class SubmissionService {
     if (key !== undefined && (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY)) {
       throw validationProblem([{ field: 'Idempotency-Key', message: `must be 1-${MAX_IDEMPOTENCY_KEY} characters` }]);
     }
+    // Also checked for every request as it arrives (body-parsers); kept here for any other caller.
+    const keyProblem = key === undefined ? null : idempotencyKeyProblem(key);
+    if (keyProblem) throw validationProblem([{ field: 'Idempotency-Key', message: keyProblem }]);
     const idempotency =
       key === undefined
         ? undefined
