@@ -40,6 +40,8 @@ async function main(): Promise<void> {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void shutdown(signal));
 
   await app.listen(config.port, config.http.host);
+  // Keys from before rows carried a MAC get one, once (see ApiKeysService.backfillMacsOnce).
+  await app.get(ApiKeysService).backfillMacsOnce();
   // Only once listening: a start that cannot listen (port taken) must not use up the one-time key.
   const bootstrapKey = await app.get(ApiKeysService).issueBootstrapAdminKeyOnce();
   const url = (await app.getUrl())

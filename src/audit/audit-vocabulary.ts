@@ -14,6 +14,7 @@ export const AUDIT_ACTIONS = [
   'verification.reused',
   'api_key.created',
   'api_key.revoked',
+  'api_key.macs_backfilled',
   'client.created',
   'client.updated',
   'auth.failed',

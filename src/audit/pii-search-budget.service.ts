@@ -54,21 +54,30 @@ export class PiiSearchBudget {
    * Records the search event if the caller's key has budget left; otherwise raises the alert
    * (once per window) and throws 429. Nothing is searched before this returns.
    */
-  async spend(context: AuditContext, event: AuditEventInput & { action: PiiSearchAction }): Promise<void> {
+  async spend(
+    context: AuditContext,
+    event: AuditEventInput & { action: PiiSearchAction },
+    clientId: string | null = null,
+  ): Promise<void> {
     const keyId = context.actor.type === 'api_key' ? context.actor.id : null;
     if (keyId === null) {
       await this.audit.recordStandalone(context, event);
       return;
     }
+    // A client's keys share one budget: an admin who mints fresh client keys gains no searches.
+    const scope = clientId !== null ? `client:${clientId}` : `key:${keyId}`;
+    event = { ...event, details: { ...event.details, budget_scope: scope } };
     const now = new Date();
     const since = new Date(now.getTime() - PII_SEARCH_WINDOW_MS);
     const verdict = await this.prisma.$transaction(
       async (tx) => {
-        await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`idgate.pii-search.${keyId}`}))`;
+        await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`idgate.pii-search.${scope}`}))`;
+        // Per key as before (events without a scope), and per scope: a client's keys share it.
         const [used] = await tx.$queryRaw<Array<{ searches: bigint; oldest: Date | null }>>`
           SELECT count(*)::bigint AS searches, min(occurred_at) AS oldest FROM audit_events
-          WHERE actor_type = 'api_key' AND actor_id = ${keyId} AND occurred_at > ${since}
-            AND action IN ('verification.searched', 'audit.searched')`;
+          WHERE occurred_at > ${since} AND action IN ('verification.searched', 'audit.searched')
+            AND (details->>'budget_scope' = ${scope}
+                 OR (details->>'budget_scope' IS NULL AND actor_type = 'api_key' AND actor_id = ${keyId}))`;
         if (Number(used.searches) < this.perHour) {
           await this.audit.record(tx, context, event);
           return { spent: false as const };
@@ -92,14 +101,20 @@ export class PiiSearchBudget {
       await this.alerts.raise(
         context,
         'pii_search_budget_exhausted',
-        { limit_per_hour: this.perHour, endpoint: event.action === 'audit.searched' ? 'audit' : 'verifications' },
+        {
+          limit_per_hour: this.perHour,
+          budget_scope: scope,
+          endpoint: event.action === 'audit.searched' ? 'audit' : 'verifications',
+        },
         { type: 'api_key', id: keyId },
       );
     }
     const retryAfter = budgetRetryAfterSeconds(verdict.oldest, now);
     throw new ProblemException(
       'rate-limited',
-      `This API key has used its ${this.perHour} searches by ID number or name for this hour.`,
+      clientId !== null
+        ? `This client app's keys have used their ${this.perHour} searches by ID number or name for this hour.`
+        : `This API key has used its ${this.perHour} searches by ID number or name for this hour.`,
       { retry_after_seconds: retryAfter },
       { 'Retry-After': String(retryAfter) },
     );

@@ -8,6 +8,7 @@ import { ProblemException, validationProblem } from '../common/problem';
 import { Prisma } from '../generated/prisma/client';
 import { generateApiKey, hashApiKey, looksLikeApiKey, KeyEnvironment } from './api-key-secret';
 import { SecurityAlerts } from '../audit/security-alerts.service';
+import { apiKeyMac, apiKeyMacValid } from './api-key-mac';
 import { readsFullPii } from './approval-rules';
 import { ClientsService } from './clients.service';
 import { Principal, Role } from './roles';
@@ -86,6 +87,7 @@ function toInfo(row: KeyRow): ApiKeyInfo {
 export class ApiKeysService {
   private readonly logger = new Logger(ApiKeysService.name);
   private readonly lookups = new Map<string, CachedLookup>();
+  private readonly macKey: Buffer;
   private readonly environment: KeyEnvironment;
 
   constructor(
@@ -95,6 +97,7 @@ export class ApiKeysService {
     private readonly alerts: SecurityAlerts,
     config: AppConfig,
   ) {
+    this.macKey = config.audit.macKey;
     // Keys issued while idgate talks to the sandbox upstream say so in their prefix.
     this.environment = config.upstream.token ? 'live' : 'test';
   }
@@ -117,6 +120,33 @@ export class ApiKeysService {
     const issued = await this.prisma.$transaction((tx) => this.createKeyIn(tx, input, context, origin));
     await this.announce(issued, context, origin);
     return issued;
+  }
+
+  /**
+   * Keys made before rows carried a MAC get one, once: the backfill is itself an audit event
+   * (`api_key.macs_backfilled`), and while that event exists it never runs again, so a row
+   * inserted later without a MAC stays refused. (Removing the event is caught by the audit
+   * chain's integrity check.) Under an advisory lock: several instances backfill once.
+   */
+  async backfillMacsOnce(context: AuditContext = SYSTEM_BOOTSTRAP): Promise<number> {
+    return this.prisma.$transaction(async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('idgate.api-key-mac-backfill'))`;
+      const done = await tx.auditEvent.findFirst({
+        where: { action: 'api_key.macs_backfilled' },
+        select: { id: true },
+      });
+      if (done) return 0;
+      const rows = await tx.apiKey.findMany({ where: { mac: null } });
+      for (const row of rows) {
+        await tx.apiKey.update({ where: { id: row.id }, data: { mac: apiKeyMac(this.macKey, row) } });
+      }
+      await this.audit.record(tx, context, {
+        action: 'api_key.macs_backfilled',
+        target: { type: 'api_keys', id: null },
+        details: { count: rows.length },
+      });
+      return rows.length;
+    });
   }
 
   /** Raises the alert a new key that reads personal data in full calls for (after its transaction committed). */
@@ -182,6 +212,8 @@ export class ApiKeysService {
       },
       include: { client: true },
     });
+    // The MAC covers the generated id, so it is set once the row exists (same transaction).
+    await tx.apiKey.update({ where: { id: row.id }, data: { mac: apiKeyMac(this.macKey, row) } });
     await this.audit.record(tx, context, {
       action: 'api_key.created',
       target: { type: 'api_key', id: row.id },
@@ -256,6 +288,16 @@ export class ApiKeysService {
   private async lookUp(keyHash: string): Promise<KeyLookup | null> {
     const row = await this.prisma.apiKey.findUnique({ where: { keyHash } });
     if (!row) return null;
+    if (!apiKeyMacValid(this.macKey, row, row.mac)) {
+      // Inserted or changed by someone with database access, not by idgate: not a key.
+      void this.alerts.raise(
+        { actor: { type: 'anonymous', id: null, role: null } },
+        'api_key_tampered',
+        { key_prefix: row.prefix, role: row.role },
+        { type: 'api_key', id: row.id },
+      );
+      return null;
+    }
     return {
       principal: { keyId: row.id, keyPrefix: row.prefix, role: row.role, clientId: row.clientId },
       revoked: row.revokedAt !== null,

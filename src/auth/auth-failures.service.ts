@@ -4,7 +4,9 @@ import type { AuditEventInput } from '../audit/audit-event-row';
 import type { AuditContext, Outcome } from '../audit/audit-vocabulary';
 import { SecurityAlerts } from '../audit/security-alerts.service';
 import { PrismaService } from '../database/prisma.service';
-import { AuthFailureLimiter, FAILURE_WINDOW_SECONDS, FailureVerdict } from './auth-failure-limiter';
+import { ProblemException } from '../common/problem';
+import { AuthFailureLimiter, FAILURE_WINDOW_SECONDS, FailureVerdict, knownKeyIdentity } from './auth-failure-limiter';
+import { limiterSource } from '../common/client-address';
 import { FailureAggregator, Summary } from './failure-aggregator';
 
 /** Refusals recorded on their own per minute and instance, whatever their source; the rest are summarised. */
@@ -103,6 +105,49 @@ export class AuthFailures implements OnModuleInit, OnModuleDestroy, BeforeApplic
     const details = verdict.limited ? { ...refusal.details, reason, refused_reason: refusal.reason } : refusal.details;
     await this.note({ ...refusal, reason, details });
     return verdict;
+  }
+
+  /**
+   * A refusal decided by a handler after the guard let the request in (a role that may call
+   * an endpoint but not do this with it): audited like the guard's refusals (the first per
+   * source, reason and minute on its own, the rest summarised), and answered 429 once the key
+   * is past its failure limit — so handler refusals can neither flood the trail nor go on
+   * for free. The guard's response hook counts it (as any 401/403).
+   */
+  async refuseAfterGuard(
+    principal: { keyId: string; keyPrefix: string },
+    context: AuditContext,
+    spec: {
+      endpoint: string;
+      reason: string;
+      detail: string;
+      details?: Record<string, unknown>;
+    },
+  ): Promise<never> {
+    const keyIdentity = knownKeyIdentity(principal.keyId);
+    const retryAfter = await this.limiter.keyExhausted(keyIdentity);
+    const details = { reason: spec.reason, key_prefix: principal.keyPrefix, ...spec.details };
+    await this.note({
+      action: 'auth.denied',
+      outcome: 'denied',
+      reason: retryAfter !== null ? 'too_many_failures' : spec.reason,
+      context,
+      source: limiterSource(context.ip ?? null),
+      endpoint: spec.endpoint,
+      keyIdentity,
+      subject: principal.keyId,
+      keyPrefix: principal.keyPrefix,
+      details: retryAfter !== null ? { ...details, reason: 'too_many_failures', refused_reason: spec.reason } : details,
+    });
+    if (retryAfter !== null) {
+      throw new ProblemException(
+        'rate-limited',
+        `Too many refused requests with this key (${this.limiter.limit} a minute are answered); try again in ${retryAfter} s.`,
+        { retry_after_seconds: retryAfter },
+        { 'Retry-After': String(retryAfter) },
+      );
+    }
+    throw new ProblemException('forbidden', spec.detail);
   }
 
   /** Counts a 401/403 answered elsewhere than the guard (it audits its own refusals). */

@@ -29,6 +29,6 @@ import { RateLimitStore } from './rate-limit-store';
     { provide: APP_GUARD, useClass: AuthGuard },
     { provide: APP_GUARD, useClass: RateLimitGuard },
   ],
-  exports: [ApiKeysService, ApprovalsService, ClientsService],
+  exports: [ApiKeysService, ApprovalsService, ClientsService, AuthFailures],
 })
 export class AuthModule {}

@@ -6,6 +6,7 @@ import { Page } from '../common/pagination';
 import { ProblemException } from '../common/problem';
 import { PrismaService } from '../database/prisma.service';
 import { PiiSearchBudget } from '../audit/pii-search-budget.service';
+import { AuthFailures } from '../auth/auth-failures.service';
 import { PiiVault } from './pii-vault.service';
 import { VerificationStore } from './verification.store';
 import { VerificationFilters, VerificationRecord } from './verification.types';
@@ -39,6 +40,7 @@ export class VerificationReadsService {
     private readonly audit: AuditService,
     private readonly vault: PiiVault,
     private readonly budget: PiiSearchBudget,
+    private readonly failures: AuthFailures,
   ) {}
 
   async getVerification(principal: Principal, id: string, context: AuditContext): Promise<VerificationRecord> {
@@ -63,23 +65,24 @@ export class VerificationReadsService {
       const details = { by_id_card: filters.idCard !== undefined, by_name: filters.name !== undefined };
       // Refused before anything is hashed or looked up: the answer and its timing say nothing.
       if (!maySearchByPii(principal)) {
-        await this.audit.recordBestEffort(context, {
-          action: 'auth.denied',
-          outcome: 'denied',
-          target: { type: 'endpoint', id: 'POST /v1/verifications/search' },
-          details: { reason: 'pii_search_not_allowed_for_role', key_prefix: principal.keyPrefix, ...details },
+        // Audited and limited like any refused request (summarised after the first per minute, 429 past the limit).
+        return this.failures.refuseAfterGuard(principal, context, {
+          endpoint: 'POST /v1/verifications/search',
+          reason: 'pii_search_not_allowed_for_role',
+          detail: 'This role sees personal data masked and may not search by ID number or name.',
+          details,
         });
-        throw new ProblemException(
-          'forbidden',
-          'This role sees personal data masked and may not search by ID number or name.',
-        );
       }
       // Recorded before the search (and counted against the budget with it), so no search goes unaudited.
-      await this.budget.spend(context, {
-        action: 'verification.searched',
-        details,
-        idCardHmac: filters.idCard !== undefined ? this.vault.idCardHmac(filters.idCard) : null,
-      });
+      await this.budget.spend(
+        context,
+        {
+          action: 'verification.searched',
+          details,
+          idCardHmac: filters.idCard !== undefined ? this.vault.idCardHmac(filters.idCard) : null,
+        },
+        principal.role === 'client' ? principal.clientId : null,
+      );
     }
     const scope = principal.role === 'client' ? principal.clientId! : 'all_clients';
     if (principal.role === 'client' && filters.clientId !== undefined && filters.clientId !== principal.clientId) {

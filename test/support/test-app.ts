@@ -14,6 +14,9 @@ import { AppConfig } from '../../src/config/app-config';
 import { PrismaService } from '../../src/database/prisma.service';
 import { createTestDatabase, TestDatabase } from './databases';
 
+/** The audit MAC key of every app this process starts (several instances share a database). */
+const TEST_AUDIT_MAC_KEY = randomBytes(32);
+
 /** Keys and clients the harness makes are audited as made by the system actor `test`. */
 const TEST_ACTOR = systemContext('test');
 
@@ -50,7 +53,8 @@ export function testConfig(databaseUrl: string, overrides: DeepPartial<AppConfig
     rateLimit: { perMinute: 1_000_000 },
     audit: {
       signingKeySeed: randomBytes(32),
-      macKey: randomBytes(32),
+      // One per test process, as one installation has one: instances on one database read each other's events.
+      macKey: TEST_AUDIT_MAC_KEY,
       // Each app its own witness folder (a temp dir), unless a test shares one on purpose.
       witnessDir: mkdtempSync(path.join(os.tmpdir(), 'idgate-witness-')),
       orderToleranceMs: 300_000,

@@ -115,8 +115,8 @@ describe('searching by personal data (issue 12.2)', () => {
   });
 
   describe('the hourly budget of exact-match searches', () => {
-    it('allows PII_SEARCH_PER_HOUR searches per key, then 429 with Retry-After and one alert', async () => {
-      const key = await h.t.keyFor('client', 'search-a');
+    it('allows PII_SEARCH_PER_HOUR searches per client app, then 429 with Retry-After and one alert', async () => {
+      const key = await h.t.keyFor('client', 'search-budget');
       const alertsBefore = await metric('pii_search_budget_exhausted');
       const bodies = [
         { id_card: people[0].id_card },
@@ -142,9 +142,12 @@ describe('searching by personal data (issue 12.2)', () => {
       expect(alerts[0]).toMatchObject({ actorId: key.id, outcome: 'denied', targetId: key.id });
       expect(await metric('pii_search_budget_exhausted')).toBe(alertsBefore + 1);
 
-      // Budgets are per key: another key of the same client still searches.
-      const second = await h.t.keyFor('client', 'search-a');
-      await search(second.key, { id_card: people[0].id_card }).expect(200);
+      // A client app's keys share one budget: a freshly minted key of the same client gains nothing
+      // (an admin minting keys cannot search past it); another client's key still searches.
+      const second = await h.t.keyFor('client', 'search-budget');
+      await search(second.key, { id_card: people[0].id_card }).expect(429);
+      const other = await h.t.keyFor('client', 'search-budget-other');
+      await search(other.key, { id_card: people[0].id_card }).expect(200);
     });
 
     it('is one budget across verification and audit searches (compliance)', async () => {
@@ -164,7 +167,7 @@ describe('searching by personal data (issue 12.2)', () => {
     });
 
     it('holds under concurrent searches: exactly the budget succeeds, one alert', async () => {
-      const key = await h.t.keyFor('client', 'search-a');
+      const key = await h.t.keyFor('client', 'search-concurrent');
       const statuses = await Promise.all(
         Array.from({ length: 10 }, (_, i) => search(key.key, { id_card: people[i % 3].id_card }).then((r) => r.status)),
       );
@@ -175,7 +178,7 @@ describe('searching by personal data (issue 12.2)', () => {
     });
 
     it('frees a search when the oldest one leaves the hour', async () => {
-      const key = await h.t.keyFor('client', 'search-a');
+      const key = await h.t.keyFor('client', 'search-aging');
       for (let i = 0; i < BUDGET; i++) await search(key.key, { id_card: people[0].id_card }).expect(200);
       await search(key.key, { id_card: people[0].id_card }).expect(429);
       // Age the key's searches by an hour (past the append-only triggers, as the audit tests' attacker does).

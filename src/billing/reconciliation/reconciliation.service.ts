@@ -45,7 +45,8 @@ const EXPORT_BATCH = 5000;
  */
 export const TIME_WINDOW_TOLERANCE_MS = 2000;
 /** The matching pass (not the upload) runs in one transaction; bounded so it cannot hold locks forever. */
-const MATCH_TIMEOUT_MS = 15 * 60_000;
+/** Matching must end well within AUDIT_ORDER_TOLERANCE_MS (5 min): its events are sealed behind everything it overlapped. */
+const MATCH_TIMEOUT_MS = 4 * 60_000;
 /**
  * Statements one instance reads at once. Each holds a database connection only while it
  * copies a batch, but a third finance upload should wait its turn rather than compete.
