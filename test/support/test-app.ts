@@ -15,7 +15,7 @@ import { PrismaService } from '../../src/database/prisma.service';
 import { createTestDatabase, TestDatabase } from './databases';
 
 /** The audit MAC key of every app this process starts (several instances share a database). */
-const TEST_AUDIT_MAC_KEY = randomBytes(32);
+export const TEST_AUDIT_MAC_KEY = randomBytes(32);
 
 /** Keys and clients the harness makes are audited as made by the system actor `test`. */
 const TEST_ACTOR = systemContext('test');
