@@ -73,6 +73,17 @@ class BenchModule {
 
 /** Seeds N verifications in one INSERT … SELECT generate_series (not timed). */
 async function seed(db: pg.Client, clientId: string, keyId: string): Promise<void> {
+  // Seeded history keeps its own timestamps: the database would stamp them with now (the bench is the owner).
+  await db.query('ALTER TABLE verifications DISABLE TRIGGER verifications_stamp_time');
+  try {
+    await seedRows(db, clientId, keyId);
+  } finally {
+    await db.query('ALTER TABLE verifications ENABLE TRIGGER verifications_stamp_time');
+  }
+  await db.query('ANALYZE verifications');
+}
+
+async function seedRows(db: pg.Client, clientId: string, keyId: string): Promise<void> {
   await db.query(
     `INSERT INTO verifications (id, client_id, api_key_id, channel, mode, status, result, charge_status,
        unit_price, amount, currency, upstream_trace_id, created_at, completed_at)
@@ -89,7 +100,6 @@ async function seed(db: pg.Client, clientId: string, keyId: string): Promise<voi
      FROM generate_series(1, $4::int) AS i`,
     [clientId, keyId, new Date(BASE).toISOString(), N],
   );
-  await db.query('ANALYZE verifications');
 }
 
 /** The vendor's statement for the seeded calls, exactly N lines, written to disk. */
@@ -176,8 +186,12 @@ async function main(): Promise<void> {
     const port = (app.getHttpServer().address() as AddressInfo).port;
     const actor = systemContext('bench');
     const clientId = (await app.get(ClientsService).findOrCreateClient('bench-client', actor)).id;
-    const clientKey = await app.get(ApiKeysService).createKey({ role: 'client', name: 'bench', clientId }, actor, { kind: 'shell' });
-    const finance = await app.get(ApiKeysService).createKey({ role: 'finance', name: 'bench finance' }, actor, { kind: 'shell' });
+    const clientKey = await app
+      .get(ApiKeysService)
+      .createKey({ role: 'client', name: 'bench', clientId }, actor, { kind: 'shell' });
+    const finance = await app
+      .get(ApiKeysService)
+      .createKey({ role: 'finance', name: 'bench finance' }, actor, { kind: 'shell' });
 
     const pgc = new pg.Client({ connectionString: db.url });
     await pgc.connect();

@@ -115,6 +115,7 @@ async function clientCaller(baseUrl: string) {
       breakerThreshold: 1_000_000,
       breakerCooldownMs: 30_000,
       keepAliveIdleMs: 3000,
+      mode: 'sandbox',
     },
     sandbox: { port: 0 },
   } as unknown as AppConfig;

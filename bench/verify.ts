@@ -235,6 +235,7 @@ function benchConfig(databaseUrl: string, upstreamUrl: string): AppConfig {
       breakerThreshold: 5,
       breakerCooldownMs: 30_000,
       keepAliveIdleMs: 3000,
+      mode: 'sandbox',
     },
     // Admission control as idgate derives it from the pool, unless BENCH_ADMISSION_* say otherwise.
     admission: {

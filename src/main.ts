@@ -4,7 +4,7 @@ import { createApp } from './app.factory';
 import { Draining } from './common/draining';
 import { ApiKeysService } from './auth/api-keys.service';
 import { prepareRuntime } from './bootstrap';
-import { ConfigError } from './config/environment';
+import { ConfigError, readEnvironment, upstreamModeOf } from './config/environment';
 import { startInProcessSandbox } from './upstream/sandbox/in-process';
 
 /*
@@ -13,8 +13,11 @@ import { startInProcessSandbox } from './upstream/sandbox/in-process';
  * close the pool, and only then stop the embedded PostgreSQL.
  */
 async function main(): Promise<void> {
+  // Before the database is touched: a deployment without a vendor token stops here, unless
+  // simulated results were asked for (UPSTREAM_MODE=sandbox), rather than quietly simulate.
+  upstreamModeOf(readEnvironment(process.env), { server: true });
   const runtime = await prepareRuntime(process.env, { adoptOrphanDatabase: true });
-  // No UPSTREAM_TOKEN: the built-in sandbox answers, on a loopback port.
+  // Sandbox mode: the built-in sandbox answers, on a loopback port.
   const { config, sandbox } = await startInProcessSandbox(runtime.config).catch(async (err: unknown) => {
     await runtime.stop();
     throw err;
@@ -55,15 +58,21 @@ async function main(): Promise<void> {
     `  docs:     ${url}/docs (OpenAPI JSON at ${url}/docs-json)`,
     `  console:  ${url}/console (staff console: sign in with an API key)`,
     sandbox
-      ? `  upstream: SANDBOX at ${sandbox.url} (no UPSTREAM_TOKEN): results are SIMULATED, nothing is charged`
-      : `  upstream: ${config.upstream.baseUrl}`,
+      ? `  upstream: SANDBOX at ${sandbox.url} (UPSTREAM_MODE=sandbox): results are SIMULATED, nothing is charged`
+      : `  upstream: vendor API at ${config.upstream.baseUrl} (UPSTREAM_MODE=vendor)`,
   ];
+  // Loud and first, so that nobody takes a simulated instance for a deployment that verifies people.
+  if (sandbox) lines.unshift(SIMULATED_WARNING);
   if (runtime.appliedMigrations.length) lines.push(`  migrations applied: ${runtime.appliedMigrations.join(', ')}`);
   // One write, so whoever reads the banner reads the key's whereabouts with it.
   process.stdout.write(
     lines.join('\n') + '\n' + (bootstrapKey ? showBootstrapKey(bootstrapKey.key, config.dataDir) : ''),
   );
 }
+
+const SIMULATED_WARNING =
+  '*** SIMULATED UPSTREAM (UPSTREAM_MODE=sandbox): every verification result is made up by the ' +
+  'built-in sandbox and nothing is charged. Not for verifying real people. ***';
 
 /**
  * The first start's admin key must reach the operator and nothing else: on a terminal it

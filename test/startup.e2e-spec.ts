@@ -41,7 +41,15 @@ describe('npm start on a fresh machine (embedded PostgreSQL)', () => {
     const secrets = JSON.parse(readFileSync(path.join(dataDir, 'secrets.json'), 'utf8')) as Record<string, string>;
     expect(secrets.EMBEDDED_PG_PASSWORD).toMatch(/^[A-Za-z0-9_-]{32}$/);
 
-    await request(url).get('/health/ready').expect(200);
+    // No token on a developer's machine: the built-in sandbox, as before issue 14, and said loudly.
+    const ready = await request(url).get('/health/ready').expect(200);
+    expect(ready.body.upstream).toMatchObject({ mode: 'sandbox' });
+    const banner = first
+      .stdout()
+      .split('\n')
+      .filter((l) => !l.startsWith('{'));
+    expect(banner[0]).toMatch(/^\*\*\* SIMULATED UPSTREAM \(UPSTREAM_MODE=sandbox\)/);
+    expect(first.stdout()).toMatch(/upstream: SANDBOX at http:\/\/127\.0\.0\.1:\d+ \(UPSTREAM_MODE=sandbox\)/);
     await request(url)
       .post('/v1/clients')
       .set('Authorization', `Bearer ${key}`)

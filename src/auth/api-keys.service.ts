@@ -99,7 +99,7 @@ export class ApiKeysService {
   ) {
     this.macKey = config.audit.macKey;
     // Keys issued while idgate talks to the sandbox upstream say so in their prefix.
-    this.environment = config.upstream.token ? 'live' : 'test';
+    this.environment = config.upstream.mode === 'vendor' ? 'live' : 'test';
   }
 
   /**

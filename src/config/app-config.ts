@@ -1,6 +1,6 @@
 import { hkdfSync } from 'node:crypto';
 import path from 'node:path';
-import { ConfigError, EnvironmentVariables } from './environment';
+import { ConfigError, EnvironmentVariables, UpstreamMode, upstreamModeOf } from './environment';
 
 export interface PiiKey {
   id: string;
@@ -20,7 +20,12 @@ export abstract class AppConfig {
   abstract readonly dataDir: string;
   abstract readonly upstream: {
     readonly baseUrl: string;
-    /** Absent: the built-in sandbox upstream answers instead of the vendor. */
+    /**
+     * `vendor`: calls go to `baseUrl` with `token`. `sandbox`: the built-in sandbox answers
+     * (`npm start` runs it in-process), results are simulated and nothing is charged.
+     */
+    readonly mode: UpstreamMode;
+    /** The vendor's bearer token: set in `vendor` mode, never in `sandbox` mode. */
     readonly token?: string;
     readonly timeoutMs: number;
     /** Attempts per verification, first included; retries happen only where nothing can have been charged. */
@@ -166,6 +171,8 @@ export function buildAppConfig(env: EnvironmentVariables, databaseUrl: string, e
     dataDir: env.IDGATE_DATA_DIR,
     upstream: {
       baseUrl: env.UPSTREAM_BASE_URL.replace(/\/+$/, ''),
+      // Not the server's refusal (main.ts applies it before anything starts): the CLI builds this too.
+      mode: upstreamModeOf(env, { server: false }),
       token: env.UPSTREAM_TOKEN,
       timeoutMs: env.UPSTREAM_TIMEOUT_MS,
       maxAttempts: env.UPSTREAM_MAX_ATTEMPTS,

@@ -8,6 +8,10 @@ const emptyToUndefined = ({ value }: { value: unknown }) =>
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
+/** `vendor`: the paid vendor API (UPSTREAM_TOKEN). `sandbox`: the built-in sandbox, results simulated. */
+export const UPSTREAM_MODES = ['vendor', 'sandbox'] as const;
+export type UpstreamMode = (typeof UPSTREAM_MODES)[number];
+
 /** The process environment idgate reads (SPEC §2), validated at start. */
 export class EnvironmentVariables {
   @Transform(toInt)
@@ -38,6 +42,12 @@ export class EnvironmentVariables {
   @IsString()
   @Matches(/^\S+$/, { message: 'must not contain spaces' })
   UPSTREAM_TOKEN?: string;
+
+  /** Which upstream answers; unset: derived (see upstreamModeOf), but never silently sandbox with DATABASE_URL. */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsIn(UPSTREAM_MODES, { message: `must be one of ${UPSTREAM_MODES.join(', ')}` })
+  UPSTREAM_MODE?: UpstreamMode;
 
   @Transform(toInt)
   @IsInt({ message: 'must be an integer number of milliseconds' })
@@ -321,4 +331,41 @@ export function readEnvironment(env: NodeJS.ProcessEnv): EnvironmentVariables {
     throw new ConfigError(first.property, message);
   }
   return parsed;
+}
+
+/**
+ * Which upstream answers, from UPSTREAM_MODE and UPSTREAM_TOKEN. Simulated results must
+ * never pass for real ones, so nothing contradictory is guessed at:
+ * - `vendor` needs a token; `sandbox` refuses one (the operator meant one of the two, and
+ *   either guess is wrong: a deployment silently simulated, or real charges when a trial
+ *   was asked for);
+ * - unset, a token means `vendor`; no token means `sandbox` on a developer's machine
+ *   (embedded PostgreSQL: `npm start` on a fresh checkout), but with DATABASE_URL (what a
+ *   deployment looks like) the server refuses to start: sandbox must be asked for there.
+ * `server: false` (the CLI, which calls no upstream) is told the mode without that refusal:
+ * it only decides the visible prefix of the keys it makes.
+ */
+export function upstreamModeOf(env: EnvironmentVariables, { server }: { server: boolean }): UpstreamMode {
+  const hasToken = env.UPSTREAM_TOKEN !== undefined;
+  if (env.UPSTREAM_MODE === 'vendor') {
+    if (!hasToken) throw new ConfigError('UPSTREAM_TOKEN', 'is required with UPSTREAM_MODE=vendor');
+    return 'vendor';
+  }
+  if (env.UPSTREAM_MODE === 'sandbox') {
+    if (hasToken) {
+      throw new ConfigError(
+        'UPSTREAM_MODE',
+        'is sandbox but UPSTREAM_TOKEN is set: unset UPSTREAM_TOKEN for simulated results, or set UPSTREAM_MODE=vendor',
+      );
+    }
+    return 'sandbox';
+  }
+  if (hasToken) return 'vendor';
+  if (server && env.DATABASE_URL !== undefined) {
+    throw new ConfigError(
+      'UPSTREAM_TOKEN',
+      'is required with DATABASE_URL unless UPSTREAM_MODE=sandbox is set (results are then simulated and nothing is charged)',
+    );
+  }
+  return 'sandbox';
 }

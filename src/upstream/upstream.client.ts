@@ -62,7 +62,7 @@ export class UpstreamClient implements OnModuleInit, OnApplicationShutdown {
   private readonly retryPolicy: RetryPolicy;
   private readonly url: string;
   private readonly token: string;
-  /** True when the upstream is the built-in sandbox: results are simulated and nothing is charged. */
+  /** Sandbox mode (`upstream.mode`): the built-in sandbox answers, results are simulated and nothing is charged. */
   readonly simulated: boolean;
 
   constructor(
@@ -73,8 +73,10 @@ export class UpstreamClient implements OnModuleInit, OnApplicationShutdown {
   ) {
     const upstream = config.upstream;
     this.url = `${upstream.baseUrl.replace(/\/+$/, '')}${UPSTREAM_VERIFY_PATH}`;
-    this.simulated = upstream.token === undefined;
-    this.token = upstream.token ?? config.sandbox.token ?? DEFAULT_SANDBOX_TOKEN;
+    // Only an explicit vendor mode is the vendor; anything else is treated as simulated (and said so).
+    this.simulated = upstream.mode !== 'vendor';
+    // The mode picks the token: a vendor token never goes to the simulated upstream.
+    this.token = this.simulated ? (config.sandbox.token ?? DEFAULT_SANDBOX_TOKEN) : (upstream.token ?? '');
     this.httpAgent = new UpstreamHttpAgent(upstream.keepAliveIdleMs);
     this.httpsAgent = new UpstreamHttpsAgent(upstream.keepAliveIdleMs);
     this.retryPolicy = retry(
@@ -96,7 +98,7 @@ export class UpstreamClient implements OnModuleInit, OnApplicationShutdown {
   onModuleInit(): void {
     if (this.simulated) {
       this.logger.warn(
-        `No UPSTREAM_TOKEN: verifications go to the sandbox upstream at ${this.config.upstream.baseUrl}; ` +
+        `UPSTREAM_MODE=sandbox: verifications go to the sandbox upstream at ${this.config.upstream.baseUrl}; ` +
           'results are SIMULATED and nothing is charged',
       );
     }

@@ -337,6 +337,7 @@ describe('least privilege in the database', () => {
 
     it('stops `npm start` with one line naming DATABASE_URL', async () => {
       const started = spawnNode('dist/main.js', [], {
+        UPSTREAM_MODE: 'sandbox',
         DATABASE_URL: db.adminUrl,
         DATABASE_OWNER_URL: db.adminUrl,
         PORT: '0',

@@ -131,11 +131,15 @@ describe('billing: prices over time and usage', () => {
       result: string | null,
     ) => {
       const [key] = await h.t.prisma.$queryRaw<Array<{ id: string }>>`SELECT id::text AS id FROM api_keys LIMIT 1`;
-      await h.t.prisma.$executeRaw`
-        INSERT INTO verifications (id, client_id, api_key_id, channel, mode, status, result, charge_status, unit_price, amount, currency, created_at)
+      // The database stamps created_at on insert (migration *_verification_clock): the instant is set after.
+      const [row] = await h.t.prisma.$queryRaw<Array<{ id: string }>>`
+        INSERT INTO verifications (id, client_id, api_key_id, channel, mode, status, result, charge_status, unit_price, amount, currency)
         VALUES (gen_random_uuid(), ${clientId}::uuid, ${key.id}::uuid, 'api', 'name_id_card',
                 ${chargeStatus === 'unknown' ? 'unknown' : 'completed'}::"VerificationStatus", ${result},
-                ${chargeStatus}::"ChargeStatus", 50, ${amount}, 'CNY', ${createdAt}::timestamptz)`;
+                ${chargeStatus}::"ChargeStatus", 50, ${amount}, 'CNY')
+        RETURNING id::text AS id`;
+      await h.t.prisma
+        .$executeRaw`UPDATE verifications SET created_at = ${createdAt}::timestamptz WHERE id = ${row.id}::uuid`;
     };
 
     beforeAll(async () => {

@@ -38,6 +38,7 @@ export function testConfig(databaseUrl: string, overrides: DeepPartial<AppConfig
       breakerThreshold: 5,
       breakerCooldownMs: 30000,
       keepAliveIdleMs: 3000,
+      mode: 'sandbox',
     },
     admission: { concurrency: 5, queue: 200, queueWaitMs: 5000 },
     settleWaitMs: 5000,
@@ -65,7 +66,12 @@ export function testConfig(databaseUrl: string, overrides: DeepPartial<AppConfig
   return {
     ...base,
     ...overrides,
-    upstream: { ...base.upstream, ...overrides.upstream },
+    // As buildAppConfig decides it: a vendor token (and no mode said) means vendor; otherwise the sandbox.
+    upstream: {
+      ...base.upstream,
+      ...overrides.upstream,
+      mode: overrides.upstream?.mode ?? (overrides.upstream?.token ? 'vendor' : 'sandbox'),
+    },
     sandbox: { ...base.sandbox, ...overrides.sandbox },
     pii: { ...base.pii, ...(overrides.pii as AppConfig['pii']) },
     billing: { ...base.billing, ...overrides.billing },

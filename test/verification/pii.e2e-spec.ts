@@ -199,8 +199,12 @@ describe('personal data at rest, in logs, rotation, retention', () => {
         chargeStatus: 'unknown',
         unitPrice: 50,
         currency: 'CNY',
-        createdAt: new Date(Date.now() - 3_600_000),
       },
+    });
+    // The database stamps created_at on insert (migration *_verification_clock): age the row after.
+    await h.t.prisma.verification.update({
+      where: { id: stale.id },
+      data: { createdAt: new Date(Date.now() - 3_600_000) },
     });
     const fresh = await h.t.prisma.verification.create({
       data: {

@@ -4,13 +4,15 @@ import { parseFaultRates } from './faults';
 import { SandboxHandle, startSandbox } from './sandbox-server';
 
 /**
- * With no UPSTREAM_TOKEN, idgate answers from the built-in sandbox: started here on a
- * free loopback port, and the upstream base URL pointed at it. Results are simulated.
+ * In sandbox mode (UPSTREAM_MODE=sandbox, or embedded with no UPSTREAM_TOKEN) idgate answers
+ * from the built-in sandbox: started here on a free loopback port, and the upstream base URL
+ * pointed at it. Results are simulated. The mode decides, not the token: a missing token in a
+ * deployment is refused before this runs (upstreamModeOf), never quietly simulated.
  */
 export async function startInProcessSandbox(
   config: AppConfig,
 ): Promise<{ config: AppConfig; sandbox?: SandboxHandle }> {
-  if (config.upstream.token !== undefined) return { config };
+  if (config.upstream.mode === 'vendor') return { config };
   if (config.sandbox.faults !== undefined) {
     const rates = parseFaultRates(config.sandbox.faults);
     if (!rates.ok) throw new ConfigError('SANDBOX_FAULTS', rates.error);
