@@ -245,6 +245,7 @@ function benchConfig(databaseUrl: string, upstreamUrl: string): AppConfig {
     },
     settleWaitMs: 5000,
     shutdownDrainMs: 25_000,
+    backgroundWorkers: true,
     sandbox: { port: 0 },
     pii: { keys: [{ id: 'bench', key: randomBytes(32) }], hmacKey: randomBytes(32) },
     billing: { pricePerChargedCall: 50, currency: 'CNY' },

@@ -16,7 +16,8 @@ export class CliModule {
     return {
       module: CliModule,
       imports: [
-        ConfigModule.forRoot(config),
+        // One job and out: no sealer, signer, sweeper or witness delivery in a CLI process.
+        ConfigModule.forRoot({ ...config, backgroundWorkers: false }),
         // Only errors reach the CLI's stderr (warnings such as "sandbox mode" are for the server).
         LoggerModule.forRoot(
           loggerParams(['silent', 'fatal'].includes(config.logLevel) ? config.logLevel : 'error', pino.destination(2)),

@@ -49,6 +49,12 @@ export abstract class AppConfig {
   abstract readonly settleWaitMs: number;
   /** On shutdown, how long answers still being recorded may hold the pool open. */
   abstract readonly shutdownDrainMs: number;
+  /**
+   * Whether this process runs the periodic workers (audit sealer and signer, sweeper,
+   * retention, witness delivery). The server does; a CLI command does not: it does its
+   * one job and leaves, and never competes with the server it shares a database with.
+   */
+  abstract readonly backgroundWorkers: boolean;
   abstract readonly sandbox: {
     readonly port: number;
     readonly token?: string;
@@ -185,6 +191,7 @@ export function buildAppConfig(env: EnvironmentVariables, databaseUrl: string, e
     admission: admissionDefaults(env),
     settleWaitMs: env.SETTLE_WAIT_MS,
     shutdownDrainMs: env.SHUTDOWN_DRAIN_MS,
+    backgroundWorkers: true,
     sandbox: { port: env.SANDBOX_PORT, token: env.SANDBOX_TOKEN, faults: env.SANDBOX_FAULTS },
     pii: {
       keys: parsePiiKeys(env.PII_KEYS),

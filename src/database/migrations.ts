@@ -1,7 +1,9 @@
 import { mkdirSync, readdirSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { MigrationList, SchemaFilter } from '@prisma/schema-engine-wasm';
-import { openSchemaEngine } from './schema-engine';
+import { createHash } from 'node:crypto';
+import pg from 'pg';
+import { openSchemaEngine, poolConfigFromUrl } from './schema-engine';
 import { migrationsDir, prismaDir, schemaFile } from './project-paths';
 
 const NO_FILTER: SchemaFilter = { externalTables: [], externalEnums: [] };
@@ -44,6 +46,8 @@ export function readMigrationList(dir = migrationsDir()): MigrationList {
 
 /** `prisma migrate deploy`: applies pending migrations, returns the names applied. */
 export async function applyMigrations(databaseUrl: string): Promise<string[]> {
+  // Most starts have nothing to apply: say so from the migrations table, without loading the engine.
+  if (await allApplied(databaseUrl)) return [];
   const session = await openSchemaEngine(databaseUrl, schemaFiles());
   try {
     const out = await session.engine.applyMigrations({
@@ -53,6 +57,35 @@ export async function applyMigrations(databaseUrl: string): Promise<string[]> {
     return out.appliedMigrationNames;
   } finally {
     await session.close();
+  }
+}
+
+/**
+ * True when every migration folder is recorded as applied (finished, not rolled back) with the
+ * checksum Prisma records (SHA-256 of migration.sql), and nothing failed half-way: then
+ * `migrate deploy` would do nothing. Anything else (no table yet, a new or edited migration)
+ * goes to the engine, which applies or refuses as Prisma does.
+ */
+async function allApplied(databaseUrl: string): Promise<boolean> {
+  const local = readMigrationList().migrationDirectories.map((d) => ({
+    name: d.path,
+    sql: d.migrationFile.content.tag === 'ok' ? d.migrationFile.content.value : null,
+  }));
+  if (local.some((m) => m.sql === null)) return false;
+  const client = new pg.Client(poolConfigFromUrl(databaseUrl, { application_name: 'idgate-migrations' }));
+  try {
+    await client.connect();
+    const { rows } = await client.query<{ migration_name: string; checksum: string; ok: boolean }>(
+      `SELECT migration_name, checksum, (finished_at IS NOT NULL AND rolled_back_at IS NULL) AS ok
+       FROM _prisma_migrations`,
+    );
+    if (rows.some((r) => !r.ok && !rows.some((o) => o.ok && o.migration_name === r.migration_name))) return false;
+    const applied = new Map(rows.filter((r) => r.ok).map((r) => [r.migration_name, r.checksum]));
+    return local.every((m) => applied.get(m.name) === createHash('sha256').update(m.sql!).digest('hex'));
+  } catch {
+    return false; // no migrations table yet (a fresh database), or not readable: the engine decides
+  } finally {
+    await client.end().catch(() => undefined);
   }
 }
 

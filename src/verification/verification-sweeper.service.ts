@@ -34,6 +34,7 @@ export class VerificationSweeper implements OnApplicationBootstrap, OnModuleDest
   ) {}
 
   onApplicationBootstrap(): void {
+    if (!this.config.backgroundWorkers) return;
     const tick = () => {
       this.running = this.sweep().catch((err) => this.logger.error({ err: loggableError(err) }, 'sweep failed'));
     };

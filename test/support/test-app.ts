@@ -43,6 +43,7 @@ export function testConfig(databaseUrl: string, overrides: DeepPartial<AppConfig
     admission: { concurrency: 5, queue: 200, queueWaitMs: 5000 },
     settleWaitMs: 5000,
     shutdownDrainMs: 10000,
+    backgroundWorkers: true,
     http: { host: '127.0.0.1', trustProxy: [] },
     abuse: { piiSearchesPerHour: 1000, authFailuresPerMinute: 1000 },
     imageUrlPorts: [443],
