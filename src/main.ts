@@ -1,6 +1,7 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createApp } from './app.factory';
+import { AuditWitness, witnessBannerLines } from './audit/witness/audit-witness.service';
 import { Draining } from './common/draining';
 import { ApiKeysService } from './auth/api-keys.service';
 import { prepareRuntime } from './bootstrap';
@@ -64,6 +65,8 @@ async function main(): Promise<void> {
   // Loud and first, so that nobody takes a simulated instance for a deployment that verifies people.
   if (sandbox) lines.unshift(SIMULATED_WARNING);
   if (runtime.appliedMigrations.length) lines.push(`  migrations applied: ${runtime.appliedMigrations.join(', ')}`);
+  // Where the audit witness is, and a warning when the database's OS user could rewrite it.
+  lines.push(...witnessBannerLines(config, app.get(AuditWitness).warning));
   // One write, so whoever reads the banner reads the key's whereabouts with it.
   process.stdout.write(
     lines.join('\n') + '\n' + (bootstrapKey ? showBootstrapKey(bootstrapKey.key, config.dataDir) : ''),

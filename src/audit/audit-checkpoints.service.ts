@@ -1,16 +1,23 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { Page, decodeCursor, toPage } from '../common/pagination';
+import { ProblemException } from '../common/problem';
 import { loggableError } from '../common/problem.filter';
 import { AppConfig } from '../config/app-config';
 import { PrismaService } from '../database/prisma.service';
 import { Prisma } from '../generated/prisma/client';
 import { buildEventRow } from './audit-event-row';
+import { SEGMENT_TX_TIMEOUT_MS } from './audit-integrity.service';
+import { CHECKPOINT_LOCK } from './audit-locks';
 import { eventCreateData } from './audit-rows';
 import { AuditContext } from './audit-vocabulary';
-import { signCheckpoint, signingKeyFromSeed, SigningKey, verifyCheckpoint, CheckpointStatement } from './checkpoint';
+import type { ChainFault } from './chain-walker';
+import { CheckpointStatement, GENESIS_PREV, signingKeyFromSeed, SigningKey, verifyCheckpoint } from './checkpoint';
 import type { CheckpointView } from './export-format';
+import { AuditWitness } from './witness/audit-witness.service';
+import { WitnessRecord } from './witness/witness-record';
+import { AuditWitnessWriter, lockSealer, readHead } from './witness/witness-writer.service';
 
-export const CHECKPOINT_LOCK = 7_265_002;
+export { CHECKPOINT_LOCK };
 
 export interface PublicKeyInfo {
   key_id: string;
@@ -28,10 +35,39 @@ export function checkpointView(row: CheckpointRow): CheckpointView {
     signed_at: row.signedAt.toISOString(),
     key_id: row.keyId,
     signature: row.signature,
+    version: row.version,
+    prev: row.version >= 2 ? (row.prevDigest ?? GENESIS_PREV) : null,
   };
 }
 
-/** Signs the chain head with idgate's Ed25519 key, periodically (when the head moved) and on demand. */
+/** The database row of a format-2 checkpoint record. */
+function rowData(record: WitnessRecord): Prisma.AuditCheckpointCreateInput {
+  return {
+    seq: BigInt(record.seq),
+    hash: record.hash,
+    signedAt: new Date(record.signed_at),
+    keyId: record.key_id,
+    signature: record.signature,
+    version: record.version,
+    prevDigest: record.prev === GENESIS_PREV ? null : record.prev,
+  };
+}
+
+/** Why a checkpoint was not signed: the chain does not verify from the witness's latest record. */
+export class ChainNotSigned extends ProblemException {
+  constructor(readonly fault: ChainFault) {
+    const detail = `The audit chain does not verify from the witness's latest record (seq ${fault.seq}: ${fault.reason}): nothing was signed.`;
+    super('conflict', detail, { first_bad_seq: fault.seq });
+    this.message = detail;
+  }
+}
+
+/**
+ * Signs the chain head with idgate's Ed25519 key, periodically (when the head moved),
+ * on demand, and once more at shutdown. Each checkpoint is a format-2 witness record:
+ * written to the witness, then committed as a row (docs/audit.md), and only over a
+ * segment that verifies from the witness's latest record.
+ */
 @Injectable()
 export class AuditCheckpoints implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(AuditCheckpoints.name);
@@ -42,6 +78,8 @@ export class AuditCheckpoints implements OnApplicationBootstrap, OnModuleDestroy
   constructor(
     private readonly prisma: PrismaService,
     private readonly config: AppConfig,
+    private readonly writer: AuditWitnessWriter,
+    private readonly witness: AuditWitness,
   ) {
     this.key = signingKeyFromSeed(config.audit.signingKeySeed);
   }
@@ -51,10 +89,9 @@ export class AuditCheckpoints implements OnApplicationBootstrap, OnModuleDestroy
   }
 
   onApplicationBootstrap(): void {
+    if (!this.config.backgroundWorkers) return;
     this.timer = setInterval(() => {
-      this.running ??= this.signHead(null)
-        .catch((err: unknown) => this.logger.warn({ err: loggableError(err) }, 'audit checkpoint signing failed'))
-        .finally(() => (this.running = undefined));
+      this.running ??= this.signPeriodically().finally(() => (this.running = undefined));
     }, this.config.audit.checkpointIntervalMs);
     this.timer.unref();
   }
@@ -62,6 +99,20 @@ export class AuditCheckpoints implements OnApplicationBootstrap, OnModuleDestroy
   async onModuleDestroy(): Promise<void> {
     clearInterval(this.timer);
     await this.running?.catch(() => undefined);
+    // A last checkpoint over what this instance saw grow, so a restart is not a gap in the cadence (a server's
+    // concern: a CLI command leaves signing to it).
+    if (this.config.backgroundWorkers) await this.signPeriodically();
+  }
+
+  private async signPeriodically(): Promise<void> {
+    try {
+      await this.signHead(null);
+    } catch (err) {
+      // A refusal is already alerted and shown by the integrity report.
+      if (!(err instanceof ChainNotSigned)) {
+        this.logger.warn({ err: loggableError(err) }, 'audit checkpoint signing failed');
+      }
+    }
   }
 
   publicKey(): PublicKeyInfo {
@@ -83,37 +134,70 @@ export class AuditCheckpoints implements OnApplicationBootstrap, OnModuleDestroy
    * Signs the current chain head unless this key already signed it. With a
    * context (a person asked), the signing is itself audited; periodic signing
    * is not, or every checkpoint would move the head and call for the next.
-   * Returns null while the chain is empty.
+   * Returns null while the chain is empty; throws ChainNotSigned (a 409) when the
+   * segment since the witness's latest record does not verify.
    */
   async signHead(context: AuditContext | null): Promise<{ checkpoint: CheckpointView; created: boolean } | null> {
-    return this.prisma.$transaction(async (tx) => {
-      await tx.$queryRaw`SELECT true AS locked FROM (SELECT pg_advisory_xact_lock(${CHECKPOINT_LOCK}::bigint)) l`;
-      const head = await tx.auditChainLink.findFirst({ orderBy: { seq: 'desc' } });
-      if (!head) return null;
-      const existing = await tx.auditCheckpoint.findUnique({
-        where: { seq_keyId: { seq: head.seq, keyId: this.key.keyId } },
-      });
-      if (existing) return { checkpoint: checkpointView(existing), created: false };
-      const statement = { seq: Number(head.seq), hash: head.hash, signedAt: new Date(), keyId: this.key.keyId };
-      const row = await tx.auditCheckpoint.create({
-        data: {
-          seq: head.seq,
-          hash: head.hash,
-          signedAt: statement.signedAt,
-          keyId: statement.keyId,
-          signature: signCheckpoint(this.key, statement),
-        },
-      });
-      if (context) {
-        const event = buildEventRow(context, {
-          action: 'audit.checkpoint_signed',
-          target: { type: 'audit_checkpoint', id: row.id },
-          details: { seq: statement.seq, hash: statement.hash, key_id: statement.keyId },
+    // Set inside the transaction's callback (a cast, so the compiler does not narrow it to null).
+    let refused = null as { fault: ChainFault; since: string | null } | null;
+    const result = await this.prisma.$transaction(
+      async (tx) => {
+        // The sealer's lock first (the head cannot move, one witness writer), then the signer's.
+        await lockSealer(tx, true);
+        await tx.$queryRaw`SELECT true AS locked FROM (SELECT pg_advisory_xact_lock(${CHECKPOINT_LOCK}::bigint)) l`;
+        const head = await readHead(tx);
+        if (!head) return null;
+        const latest = await this.witness.latest();
+        const w = latest?.record;
+        const existing = await tx.auditCheckpoint.findUnique({
+          where: { seq_keyId: { seq: BigInt(head.seq), keyId: this.key.keyId } },
         });
-        await tx.auditEvent.create({ data: eventCreateData(event) });
-      }
-      return { checkpoint: checkpointView(row), created: true };
-    });
+        if (
+          !existing &&
+          w &&
+          w.kind === 'checkpoint' &&
+          w.key_id === this.key.keyId &&
+          w.seq === head.seq &&
+          w.hash === head.hash
+        ) {
+          // Written to the witness, but its row never committed (a crash between the two): the witness's copy is the record.
+          const row = await tx.auditCheckpoint.create({ data: rowData(w) });
+          this.logger.warn({ seq: w.seq }, 'audit checkpoint row restored from the witness (its commit had been lost)');
+          return { checkpoint: checkpointView(row), created: false };
+        }
+        // Never "already signed" without looking: a row at this seq may sign another chain than this one.
+        const fault =
+          (await this.writer.verifyFromWitness(tx, head, latest)) ??
+          (existing && existing.hash !== head.hash
+            ? { seq: head.seq, reason: 'hash differs from the signed checkpoint: the chain was rewritten up to here' }
+            : null);
+        if (fault) {
+          refused = { fault, since: latest?.record.signed_at ?? null };
+          return null;
+        }
+        this.writer.verified();
+        if (existing) return { checkpoint: checkpointView(existing), created: false };
+        let row: CheckpointRow | undefined;
+        await this.writer.appendVerified('checkpoint', head, latest, async (record) => {
+          row = await tx.auditCheckpoint.create({ data: rowData(record) });
+          if (context) {
+            const event = buildEventRow(context, {
+              action: 'audit.checkpoint_signed',
+              target: { type: 'audit_checkpoint', id: row.id },
+              details: { seq: record.seq, hash: record.hash, key_id: record.key_id },
+            });
+            await tx.auditEvent.create({ data: eventCreateData(event, this.config.audit.macKey) });
+          }
+        });
+        return { checkpoint: checkpointView(row as CheckpointRow), created: true };
+      },
+      { timeout: SEGMENT_TX_TIMEOUT_MS, maxWait: SEGMENT_TX_TIMEOUT_MS },
+    );
+    if (refused) {
+      await this.writer.refuse('checkpoint', refused.fault, refused.since);
+      throw new ChainNotSigned(refused.fault);
+    }
+    return result;
   }
 
   /** Newest first. */

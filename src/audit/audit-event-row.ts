@@ -29,13 +29,24 @@ export interface AuditEventRow {
   idCardHmac: string | null;
 }
 
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/**
+ * The text the database will store: a lone UTF-16 surrogate (from input, or a pair cut by the
+ * clip) reaches it as U+FFFD. Replacing it here keeps the MAC, computed before the insert, over
+ * exactly what is stored.
+ */
+export function wellFormed(value: string): string {
+  return value.replace(LONE_SURROGATE, '\ufffd');
+}
+
 const clip = (value: string | null | undefined, max: number): string | null =>
-  value === undefined || value === null ? null : value.slice(0, max);
+  value === undefined || value === null ? null : wellFormed(value.slice(0, max));
 
 /** Shows IPv4 clients as IPv4 (Node reports them IPv4-mapped on a dual-stack socket). */
 export function normaliseIp(ip: string | null | undefined): string | null {
   if (!ip) return null;
-  return (ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip).slice(0, 64);
+  return wellFormed((ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip).slice(0, 64));
 }
 
 /** Validates an event and shapes its row. Throws AuditDetailsError on PII in details or an unknown action. */

@@ -1,5 +1,7 @@
 import { Prisma } from '../generated/prisma/client';
+import type { AuditEventRow } from './audit-event-row';
 import type { ChainedEventFields, JsonValue } from './canonical';
+import { eventMac, UuidV7Source } from './event-authenticity';
 import type { AuditEventView } from './export-format';
 
 /*
@@ -8,7 +10,7 @@ import type { AuditEventView } from './export-format';
  */
 
 export const EVENT_COLUMNS = Prisma.sql`e.id::text AS id, e.occurred_at, e.actor_type, e.actor_id, e.actor_role, e.action,
-  e.target_type, e.target_id, e.outcome, e.request_id, e.ip, e.details, e.id_card_hmac, e.txid`;
+  e.target_type, e.target_id, e.outcome, e.request_id, e.ip, e.details, e.id_card_hmac, e.txid, e.mac`;
 
 export interface EventSqlRow {
   id: string;
@@ -25,6 +27,8 @@ export interface EventSqlRow {
   details: JsonValue;
   id_card_hmac: string | null;
   txid: bigint;
+  /** Not chained (see chainedFields): checked on its own by the integrity walk (event-authenticity.ts). */
+  mac: string | null;
 }
 
 export interface SealedEventSqlRow extends EventSqlRow {
@@ -99,13 +103,22 @@ export function whereClause(conditions: Prisma.Sql[]): Prisma.Sql {
   return conditions.length ? Prisma.sql`WHERE ${Prisma.join(conditions, ' AND ')}` : Prisma.empty;
 }
 
-/** Prisma create data for a built row, stamped now (UTC, millisecond precision like the column). */
-export function eventCreateData(row: {
-  details: JsonValue;
-}): Omit<Prisma.AuditEventUncheckedCreateInput, 'details'> & { details: Prisma.InputJsonValue } {
+const eventIds = new UuidV7Source();
+
+/**
+ * Prisma create data for a built row: an id made here (a UUIDv7, so the MAC covers it) and the
+ * MAC under AUDIT_MAC_KEY. occurred_at is the database's (the audit_events_stamp_time trigger
+ * stamps clock_timestamp(), whatever a caller sends), and txid too: neither can be covered.
+ */
+export function eventCreateData(
+  row: AuditEventRow,
+  macKey: Buffer,
+  id: string = eventIds.next(),
+): Omit<Prisma.AuditEventUncheckedCreateInput, 'details'> & { details: Prisma.InputJsonValue } {
   return {
-    ...(row as Prisma.AuditEventUncheckedCreateInput),
+    ...row,
+    id,
     details: row.details as Prisma.InputJsonValue,
-    occurredAt: new Date(),
+    mac: eventMac(macKey, { ...row, id }),
   };
 }

@@ -5,6 +5,8 @@ import { PrismaService } from '../database/prisma.service';
 import { Prisma } from '../generated/prisma/client';
 import { eventHash, GENESIS_HASH } from './canonical';
 import { chainedFields, EVENT_COLUMNS, EventSqlRow } from './audit-rows';
+import { SEALER_LOCK } from './audit-locks';
+import { AuditWitnessWriter } from './witness/witness-writer.service';
 
 /*
  * The sealer chains committed events, in commit-safe order, without a lock in
@@ -22,9 +24,13 @@ import { chainedFields, EVENT_COLUMNS, EventSqlRow } from './audit-rows';
  * Lag bound: an event is sealed within one sealing interval after every
  * transaction that took an id before its own has ended. The longest open
  * writing transaction in the cluster holds the watermark back (docs/audit.md).
+ *
+ * After a pass that moved the head, the head is written to the witness (a signed
+ * head record, see witness-writer.service.ts), so that cutting the newest entries is
+ * caught within one sealing interval rather than one checkpoint interval.
  */
 
-export const SEALER_LOCK = 7_265_001;
+export { SEALER_LOCK };
 export const SEAL_BATCH_SIZE = 1000;
 
 interface ChainHeadRow {
@@ -40,13 +46,19 @@ export class AuditSealer implements OnApplicationBootstrap, OnModuleDestroy {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> | undefined;
   private stopped = false;
+  /** A head this instance sealed that is not in the witness yet (or the first pass since start). */
+  private unpublished = true;
+  private publishFailedAt = 0;
 
   constructor(
     private readonly prisma: PrismaService,
     private readonly config: AppConfig,
+    private readonly writer: AuditWitnessWriter,
   ) {}
 
   onApplicationBootstrap(): void {
+    // A CLI command seals (and witnesses) only when asked (sealNow): the server it shares the database with does the rest.
+    if (!this.config.backgroundWorkers) return;
     this.schedule();
   }
 
@@ -59,11 +71,29 @@ export class AuditSealer implements OnApplicationBootstrap, OnModuleDestroy {
   private schedule(): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
-      this.running = this.sealAvailable(false)
+      this.running = this.sealPass()
         .catch((err: unknown) => this.logger.warn({ err: loggableError(err) }, 'audit sealing pass failed'))
         .finally(() => this.schedule());
     }, this.config.audit.sealIntervalMs);
     this.timer.unref();
+  }
+
+  /** One periodic pass: seal what is sealable, then witness the head if it moved. */
+  private async sealPass(): Promise<void> {
+    const sealed = await this.sealAvailable(false);
+    if (sealed > 0) this.unpublished = true;
+    if (!this.unpublished) return;
+    try {
+      // Busy: another holder of the lock publishes; this instance tries again next pass.
+      this.unpublished = (await this.writer.publishHead(false)).outcome === 'busy';
+      this.publishFailedAt = 0;
+    } catch (err) {
+      // Tried again every pass (the integrity report shows the failure); logged once a minute, not five times a second.
+      if (Date.now() - this.publishFailedAt > 60_000) {
+        this.publishFailedAt = Date.now();
+        this.logger.warn({ err: loggableError(err) }, 'writing the sealed head to the witness failed');
+      }
+    }
   }
 
   /**
@@ -131,8 +161,8 @@ export class AuditSealer implements OnApplicationBootstrap, OnModuleDestroy {
 
   /**
    * Seals every event committed before this call, waiting for transactions
-   * still open at the call to end (up to `deadlineMs`). For tests, the CLI,
-   * on-demand checkpoints and the integrity check.
+   * still open at the call to end (up to `deadlineMs`), and writes the head to the
+   * witness. For tests, the CLI, on-demand checkpoints and the integrity check.
    */
   async sealNow(deadlineMs = 60_000): Promise<number> {
     const [{ target }] = await this.prisma.$queryRaw<{ target: bigint }[]>`
@@ -143,7 +173,11 @@ export class AuditSealer implements OnApplicationBootstrap, OnModuleDestroy {
       const [{ xmin }] = await this.prisma.$queryRaw<{ xmin: bigint }[]>`
         SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin`;
       total += await this.sealAvailable(true);
-      if (xmin >= target) return total;
+      if (xmin >= target) {
+        await this.writer.publishHead(true);
+        this.unpublished = false;
+        return total;
+      }
       if (Date.now() > deadline) {
         throw new Error('audit sealing: a transaction older than this request is still open');
       }

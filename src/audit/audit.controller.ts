@@ -120,8 +120,12 @@ export class AuditController {
   @Get('integrity')
   @Authenticated({
     roles: ['compliance', 'admin'],
-    summary: 'Verify the hash chain and its signed checkpoints',
-    description: 'Walks the chain in seq order in constant memory and reports the first broken seq.',
+    summary: 'Verify the hash chain, its signed checkpoints, and the witness',
+    description:
+      'Walks the chain in seq order in constant memory and reports the first broken seq, comparing it with the ' +
+      'witness records kept outside the database (AUDIT_WITNESS_DIR, AUDIT_WITNESS_URL): a record the chain no longer ' +
+      'matches, a record above its end, a checkpoint missing, added or different, a gap in the witness history. ' +
+      'status "attention" (ok stays true) reports late or missing evidence: checkpoint cadence gaps, a lagging witness.',
   })
   @ApiOkResponse({ type: IntegrityReportDto })
   async integrity(@Query() query: IntegrityQueryDto): Promise<IntegrityReportDto> {
@@ -140,7 +144,9 @@ export class AuditController {
   @Authenticated({
     roles: ['compliance', 'admin'],
     summary: 'Seal pending events and sign the chain head now',
-    description: '201 with the new checkpoint, or 200 with the existing one when the head was already signed.',
+    description:
+      '201 with the new checkpoint, or 200 with the existing one when the head was already signed. 409 when the ' +
+      'chain does not verify from the witness’s latest record: nothing is signed, and an audit_chain_broken alert is raised.',
   })
   @ApiCreatedResponse({ type: CheckpointDto })
   @ApiOkResponse({ type: CheckpointDto, description: 'The head was already signed.' })

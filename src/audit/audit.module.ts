@@ -7,6 +7,8 @@ import { AuditService } from './audit.service';
 import { AuditEventAuthenticity } from './event-authenticity.service';
 import { PiiSearchBudget } from './pii-search-budget.service';
 import { SecurityAlerts } from './security-alerts.service';
+import { AuditWitness } from './witness/audit-witness.service';
+import { AuditWitnessWriter } from './witness/witness-writer.service';
 
 /** The audit trail. Other modules use AuditService (record in their own transaction) and SecurityAlerts. */
 @Module({
@@ -19,6 +21,8 @@ import { SecurityAlerts } from './security-alerts.service';
     AuditEventAuthenticity,
     SecurityAlerts,
     PiiSearchBudget,
+    AuditWitness,
+    AuditWitnessWriter,
   ],
   exports: [AuditService, SecurityAlerts, PiiSearchBudget],
 })

@@ -17,7 +17,7 @@ import {
   whereClause,
 } from './audit-rows';
 import { AuditSealer } from './audit-sealer.service';
-import { AuditContext } from './audit-vocabulary';
+import { AuditAction, AuditContext } from './audit-vocabulary';
 import {
   auditCsvHeader,
   auditCsvLines,
@@ -65,7 +65,7 @@ export class AuditService {
    */
   async record(tx: AuditTransaction, context: AuditContext, event: AuditEventInput): Promise<string> {
     const row = await tx.auditEvent.create({
-      data: eventCreateData(buildEventRow(context, event)),
+      data: eventCreateData(buildEventRow(context, event), this.config.audit.macKey),
       select: { id: true },
     });
     return row.id;
@@ -84,6 +84,12 @@ export class AuditService {
     } catch (err) {
       this.logger.error({ err: loggableError(err), action: event.action }, 'could not record an audit event');
     }
+  }
+
+  /** Whether the trail holds an event of this action (one-off facts recorded as events, e.g. a backfill). */
+  async hasEvent(tx: AuditTransaction, action: AuditAction): Promise<boolean> {
+    const found = await tx.auditEvent.findFirst({ where: { action }, select: { id: true } });
+    return found !== null;
   }
 
   /** The HMAC under which events about this ID number are found. */

@@ -1,7 +1,9 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   checkpointMessage,
+  GENESIS_PREV,
   publicKeyFromPem,
+  recordDigest,
   publicKeyId,
   signCheckpoint,
   signingKeyFromSeed,
@@ -43,5 +45,27 @@ describe('signed checkpoints', () => {
     const pem = a.publicKey.export({ format: 'pem', type: 'spki' }).toString();
     expect(publicKeyId(publicKeyFromPem(pem))).toBe(a.keyId);
     expect(() => signingKeyFromSeed(randomBytes(16))).toThrow(/32 bytes/);
+  });
+
+  it('format 2 adds the kind and the previous record, and a record digest covering the signature', () => {
+    const v2 = { ...statement, version: 2 as const, kind: 'head' as const, prev: 'cd'.repeat(32) };
+    expect(checkpointMessage(v2)).toBe(
+      `idgate-audit-checkpoint/v2\nkind:head\nseq:42\nhash:${'ab'.repeat(32)}\nsigned_at:2026-03-04T05:06:07.089Z\n` +
+        `key_id:${key.keyId}\nprev:${'cd'.repeat(32)}`,
+    );
+    expect(checkpointMessage({ ...v2, kind: undefined, prev: undefined })).toContain('kind:checkpoint');
+    expect(checkpointMessage({ ...v2, prev: undefined })).toMatch(new RegExp(`\\nprev:${GENESIS_PREV}$`));
+    const signature = signCheckpoint(key, v2);
+    expect(verifyCheckpoint(key.publicKey, v2, signature)).toBe(true);
+    // A format-1 reading of the same fields is another message: the signature does not carry over.
+    expect(verifyCheckpoint(key.publicKey, statement, signature)).toBe(false);
+    expect(verifyCheckpoint(key.publicKey, { ...v2, prev: 'ef'.repeat(32) }, signature)).toBe(false);
+    expect(verifyCheckpoint(key.publicKey, { ...v2, kind: 'checkpoint' }, signature)).toBe(false);
+    // The digest: sha256 over message + "\nsignature:" + signature.
+    const digest = createHash('sha256')
+      .update(`${checkpointMessage(v2)}\nsignature:${signature}`)
+      .digest('hex');
+    expect(recordDigest(v2, signature)).toBe(digest);
+    expect(recordDigest(v2, signCheckpoint(signingKeyFromSeed(randomBytes(32)), v2))).not.toBe(digest);
   });
 });

@@ -1,7 +1,9 @@
 import type { KeyObject } from 'node:crypto';
 import { csvRows } from '../common/csv-safety';
 import { ChainedEventFields, eventHash, GENESIS_HASH, JsonValue } from './canonical';
-import { publicKeyFromPem, publicKeyId, verifyCheckpoint } from './checkpoint';
+import { GENESIS_PREV, publicKeyFromPem, publicKeyId, verifyCheckpoint } from './checkpoint';
+import { Anchor, AnchorComparison, SourceCheckpoint } from './witness/anchor-comparison';
+import { verifyWitnessSignature, WitnessHistory, WitnessRecord } from './witness/witness-record';
 
 /*
  * The NDJSON export (docs/audit.md). One JSON object per line:
@@ -9,13 +11,15 @@ import { publicKeyFromPem, publicKeyId, verifyCheckpoint } from './checkpoint';
  *      complete = true when no content filter was applied: every seq in the range is present, gaps are faults
  *   {"type":"event", id, seq, occurred_at, actor, action, target, outcome, request_id, ip,
  *                    details, id_card_hmac, prev_hash, hash}          in chain order (seq), unsealed last
- *   {"type":"checkpoint", seq, hash, signed_at, key_id, signature}    right after the event at its seq
+ *   {"type":"checkpoint", seq, hash, signed_at, key_id, signature, version, prev}   right after the event at its seq
  *   {"type":"end", events, checkpoints}                                 absent = truncated export
  * Checkpoints sit next to their event so both the exporter and a verifier run in constant memory.
+ * Version 2 added format-2 checkpoints (version, prev); version 1 exports still verify.
  */
 
 export const EXPORT_FORMAT = 'idgate.audit-export';
-export const EXPORT_VERSION = 1;
+export const EXPORT_VERSION = 2;
+const READABLE_VERSIONS = [1, 2];
 
 /** An event as the API and the export show it. */
 export interface AuditEventView {
@@ -40,6 +44,30 @@ export interface CheckpointView {
   signed_at: string;
   key_id: string;
   signature: string;
+  /** 1 (before the witness) or 2 (a witness record: prev names the record before it). */
+  version: number;
+  /** Format 2: digest of the previous witness record, or "genesis"; null for format 1. */
+  prev: string | null;
+}
+
+/** A checkpoint line or row as the statement its signature covers. */
+export function checkpointStatementOf(
+  c: Pick<CheckpointView, 'seq' | 'hash' | 'signed_at' | 'key_id'> & {
+    version?: number;
+    prev?: string | null;
+  },
+) {
+  return (c.version ?? 1) >= 2
+    ? {
+        version: 2 as const,
+        kind: 'checkpoint' as const,
+        seq: c.seq,
+        hash: c.hash,
+        signedAt: c.signed_at,
+        keyId: c.key_id,
+        prev: c.prev ?? GENESIS_PREV,
+      }
+    : { seq: c.seq, hash: c.hash, signedAt: c.signed_at, keyId: c.key_id };
 }
 
 /*
@@ -117,6 +145,18 @@ export function fieldsFromView(e: AuditEventView): ChainedEventFields {
   };
 }
 
+export interface ExportAnchorReport {
+  kind: 'folder' | 'checkpoints';
+  location: string;
+  /** Records or checkpoints read. */
+  records: number;
+  /** Those whose hash matched the export's chain at their seq. */
+  matched: number;
+  /** Those at seqs the export does not hold. */
+  skipped: number;
+  latest_seq: number | null;
+}
+
 export interface ExportVerification {
   ok: boolean;
   /** Event lines read. */
@@ -135,12 +175,36 @@ export interface ExportVerification {
   key_id: string | null;
   /** False when the signatures were checked against the key inside the file rather than one given by the auditor. */
   key_pinned: boolean;
+  /** What the export was compared with (--witness, --checkpoints). */
+  anchors?: ExportAnchorReport[];
   first_bad_seq?: number;
   line?: number;
   reason?: string;
 }
 
-/** Verifies an export line by line, in constant memory. */
+/** Where trusted anchors come from: a witness folder (its own history is checked too) or a list of checkpoints. */
+export interface ExportAnchorSpec {
+  kind: 'folder' | 'checkpoints';
+  location: string;
+  /** A witness folder's latest record: its checkpoints up to there must all be in a complete export. */
+  latest?: WitnessRecord | null;
+}
+
+interface AnchorState {
+  spec: ExportAnchorSpec;
+  history: WitnessHistory | null;
+  comparison: AnchorComparison;
+  report: ExportAnchorReport;
+}
+
+type ExportRecord = Record<string, unknown>;
+
+/**
+ * Verifies an export line by line, in constant memory. With anchors (a witness folder,
+ * checkpoints the auditor kept), the caller feeds them in seq order: every anchor at or
+ * below an event's seq before that event's line (see `parse` and `pushAnchor`), the rest
+ * after `endEntries`.
+ */
 export class ExportVerifier {
   private lineNo = 0;
   private publicKey: KeyObject | null;
@@ -148,10 +212,16 @@ export class ExportVerifier {
   private readonly pinned: boolean;
   private headerSeen = false;
   private complete = false;
+  private exportedAt: string | null = null;
+  private rangeEnds = false;
   private ended = false;
+  private entriesEnded = false;
   private lastSeq: number | null = null;
   private lastHash: string | null = null;
+  /** The last sealed event, waiting for its checkpoint lines before the anchors see it. */
+  private pending: { seq: number; hash: string; checkpoints: SourceCheckpoint[] } | null = null;
   private checkpoints = 0;
+  private readonly anchors: AnchorState[] = [];
   private failure: { seq?: number; line: number; reason: string } | null = null;
   private readonly result: Omit<ExportVerification, 'ok' | 'key_id' | 'key_pinned'> = {
     events: 0,
@@ -164,10 +234,31 @@ export class ExportVerifier {
   };
 
   /** @param pinnedKey the auditor's copy of idgate's public key, with its id; without it the file's own key is used. */
-  constructor(pinnedKey?: { publicKey: KeyObject; keyId: string }) {
+  constructor(pinnedKey?: { publicKey: KeyObject; keyId: string }, anchors: ExportAnchorSpec[] = []) {
     this.publicKey = pinnedKey?.publicKey ?? null;
     this.keyId = pinnedKey?.keyId ?? null;
     this.pinned = Boolean(pinnedKey);
+    for (const spec of anchors) {
+      const label = spec.kind === 'folder' ? 'witness folder' : 'trusted checkpoints';
+      const latest = spec.latest ?? null;
+      this.anchors.push({
+        spec,
+        history: null,
+        report: { kind: spec.kind, location: spec.location, records: 0, matched: 0, skipped: 0, latest_seq: null },
+        comparison: new AnchorComparison({
+          label,
+          source: 'export',
+          expectsInAnchors: (c) =>
+            spec.kind === 'folder' &&
+            latest !== null &&
+            (c.seq < latest.seq ||
+              (c.seq === latest.seq && latest.kind === 'checkpoint' && c.signed_at <= latest.signed_at)),
+          // Above the export's last seq, an anchor signed before the export was made means entries were removed.
+          countsAbove: (a) =>
+            this.complete && !this.rangeEnds && this.exportedAt !== null && a.signed_at < this.exportedAt,
+        }),
+      });
+    }
   }
 
   get failed(): boolean {
@@ -179,24 +270,45 @@ export class ExportVerifier {
   }
 
   acceptLine(text: string): void {
+    const record = this.parse(text);
+    if (record) this.acceptParsed(record);
+  }
+
+  /** Reads one line (counting it); null when blank or after a failure. A failure to parse is recorded. */
+  parse(text: string): ExportRecord | null {
     this.lineNo++;
-    if (this.failure || text.trim() === '') return;
-    let record: Record<string, unknown>;
+    if (this.failure || text.trim() === '') return null;
+    let record: ExportRecord;
     try {
-      record = JSON.parse(text) as Record<string, unknown>;
+      record = JSON.parse(text) as ExportRecord;
     } catch {
-      return this.fail('line is not JSON');
+      this.fail('line is not JSON');
+      return null;
     }
     if (record === null || typeof record !== 'object' || Array.isArray(record)) {
-      return this.fail('line is not a JSON object');
+      this.fail('line is not a JSON object');
+      return null;
     }
+    return record;
+  }
+
+  /** A line `parse` returned. */
+  acceptParsed(record: ExportRecord): void {
+    if (this.failure) return;
     if (this.ended) return this.fail('content after the end line');
     if (!this.headerSeen) {
-      if (record.type !== 'header' || record.format !== EXPORT_FORMAT || record.version !== EXPORT_VERSION) {
-        return this.fail(`first line is not an ${EXPORT_FORMAT} v${EXPORT_VERSION} header`);
+      if (
+        record.type !== 'header' ||
+        record.format !== EXPORT_FORMAT ||
+        !READABLE_VERSIONS.includes(record.version as number)
+      ) {
+        return this.fail(`first line is not an ${EXPORT_FORMAT} v${READABLE_VERSIONS.join('/v')} header`);
       }
       this.headerSeen = true;
       this.complete = record.complete === true;
+      this.exportedAt = typeof record.exported_at === 'string' ? record.exported_at : null;
+      const filters = record.filters as Record<string, unknown> | undefined;
+      this.rangeEnds = filters?.to_seq !== undefined && filters?.to_seq !== null;
       if (!this.publicKey) {
         const key = record.public_key as { pem?: unknown; key_id?: unknown } | undefined;
         try {
@@ -225,6 +337,49 @@ export class ExportVerifier {
       default:
         return this.fail(`unknown line type ${JSON.stringify(record.type)}`);
     }
+  }
+
+  /** An anchor of source `index` (the order given to the constructor), in seq order. */
+  pushAnchor(index: number, anchor: Anchor): void {
+    const state = this.anchors[index];
+    state.report.records++;
+    state.report.latest_seq = anchor.seq;
+    if (this.failure || !this.publicKey || !this.keyId) return;
+    if (state.spec.kind === 'folder') {
+      state.history ??= new WitnessHistory({ publicKey: this.publicKey, keyId: this.keyId }, 'witness folder');
+      const fault = state.history.accept(anchor as WitnessRecord);
+      if (fault) return this.fail(fault.reason, fault.seq);
+    } else if (anchor.key_id === this.keyId) {
+      const valid =
+        anchor.version >= 2
+          ? verifyWitnessSignature(this.publicKey, anchor as WitnessRecord)
+          : verifyCheckpoint(this.publicKey, checkpointStatementOf(anchor), anchor.signature);
+      if (!valid) return this.fail('a trusted checkpoint at this seq has an invalid signature', anchor.seq);
+    }
+    state.comparison.push(anchor);
+  }
+
+  /** A record a witness could not give (an unreadable checkpoint file). */
+  anchorUnreadable(reason: string, seq: number | null): void {
+    this.fail(reason, seq ?? undefined);
+  }
+
+  private flushPending(): void {
+    const p = this.pending;
+    this.pending = null;
+    if (!p || this.failure) return;
+    for (const state of this.anchors) {
+      const [fault] = state.comparison.entry(p.seq, p.hash, p.checkpoints);
+      if (fault) return this.fail(fault.reason, fault.seq);
+    }
+  }
+
+  /** No more events: anchors pushed from now on lie above the export's last seq. */
+  endEntries(): void {
+    if (this.entriesEnded) return;
+    this.entriesEnded = true;
+    this.flushPending();
+    for (const state of this.anchors) state.comparison.end(this.lastSeq ?? 0);
   }
 
   private acceptEvent(e: AuditEventView): void {
@@ -256,32 +411,60 @@ export class ExportVerifier {
     }
     if (recomputed !== e.hash)
       return this.fail('hash does not match the event: the event or its hash was altered', e.seq);
+    this.flushPending();
     this.result.checked++;
     this.result.unanchored_events++;
     this.lastSeq = e.seq;
     this.lastHash = e.hash;
+    if (this.anchors.length) this.pending = { seq: e.seq, hash: e.hash, checkpoints: [] };
   }
 
   private acceptCheckpoint(c: CheckpointView): void {
     this.checkpoints++;
     if (c.seq !== this.lastSeq) return this.fail('checkpoint does not follow the event at its seq', c.seq);
     if (c.key_id !== this.keyId) return this.fail(`checkpoint is signed by key ${c.key_id}, not ${this.keyId}`, c.seq);
-    const statement = { seq: c.seq, hash: c.hash, signedAt: c.signed_at, keyId: c.key_id };
-    if (!this.publicKey || !verifyCheckpoint(this.publicKey, statement, c.signature)) {
+    if (!this.publicKey || !verifyCheckpoint(this.publicKey, checkpointStatementOf(c), c.signature)) {
       return this.fail('checkpoint signature is invalid', c.seq);
     }
     if (c.hash !== this.lastHash) {
       return this.fail('hash differs from the signed checkpoint: the chain was rewritten up to here', c.seq);
     }
+    this.pending?.checkpoints.push({
+      seq: c.seq,
+      hash: c.hash,
+      signed_at: c.signed_at,
+      key_id: c.key_id,
+      signature: c.signature,
+      version: c.version ?? 1,
+      prev: (c.version ?? 1) >= 2 ? (c.prev ?? GENESIS_PREV) : null,
+    });
     this.result.checkpoints_verified++;
     this.result.anchored_through_seq = c.seq;
     this.result.unanchored_events = 0;
   }
 
   finish(): ExportVerification {
+    this.endEntries();
     if (!this.failure && !this.headerSeen) this.fail('empty export');
+    for (const state of this.anchors) {
+      state.report.matched = state.comparison.matched;
+      state.report.skipped = state.comparison.skipped;
+      const above = state.comparison.firstAbove;
+      if (above && this.lastSeq !== null) {
+        this.fail(
+          `the export ends at seq ${this.lastSeq} but the ${state.spec.kind === 'folder' ? 'witness folder' : 'trusted checkpoints'} ` +
+            `has a ${above.kind} at seq ${above.seq}, signed before the export was made: entries were removed`,
+          this.lastSeq + 1,
+        );
+      }
+    }
     if (!this.failure && !this.ended) this.fail('export is truncated: no end line');
-    const base = { ...this.result, key_id: this.keyId, key_pinned: this.pinned };
+    const base = {
+      ...this.result,
+      key_id: this.keyId,
+      key_pinned: this.pinned,
+      ...(this.anchors.length ? { anchors: this.anchors.map((a) => a.report) } : {}),
+    };
     if (!this.failure) return { ok: true, ...base };
     return {
       ok: false,

@@ -131,11 +131,7 @@ export class ApiKeysService {
   async backfillMacsOnce(context: AuditContext = SYSTEM_BOOTSTRAP): Promise<number> {
     return this.prisma.$transaction(async (tx) => {
       await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('idgate.api-key-mac-backfill'))`;
-      const done = await tx.auditEvent.findFirst({
-        where: { action: 'api_key.macs_backfilled' },
-        select: { id: true },
-      });
-      if (done) return 0;
+      if (await this.audit.hasEvent(tx, 'api_key.macs_backfilled')) return 0;
       const rows = await tx.apiKey.findMany({ where: { mac: null } });
       for (const row of rows) {
         await tx.apiKey.update({ where: { id: row.id }, data: { mac: apiKeyMac(this.macKey, row) } });

@@ -1,11 +1,14 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { eventHash } from '../../src/audit/canonical';
 import { AuditCheckpoints } from '../../src/audit/audit-checkpoints.service';
 import { chainedFields, EventSqlRow } from '../../src/audit/audit-rows';
-import { createTestDatabase, TestDatabase } from '../support/databases';
+import { createTestDatabase, databaseEnv, TestDatabase } from '../support/databases';
 import { runCli } from '../support/processes';
 import { startTestApp, TestApp } from '../support/test-app';
-import { asAttacker, auditOf, chainRow, recordEvents, rewriteChainFrom } from './support';
+import { asAttacker, auditOf, chainRow, recordEvents, rewriteChainTimeFrom } from './support';
 
 /** Budgets for a busy 2-core machine: the CLI test (three CLI processes) took up to 38 s with both cores taken. */
 const HOOK_BUDGET_MS = 60_000;
@@ -22,8 +25,12 @@ describe('audit hash chain', () => {
       db = await createTestDatabase();
       // Two instances, sealing every 10 ms, so their sealers contend for the chain throughout.
       // Pools big enough for their 10 writers each plus the sealer, so no writer waits for a connection.
-      a = await startTestApp({ databasePoolSize: 16, audit: { sealIntervalMs: 10 } }, db);
-      b = await startTestApp({ databasePoolSize: 16, audit: { sealIntervalMs: 10 } }, db);
+      // One AUDIT_MAC_KEY, as every instance of one installation has: each checks the other's events.
+      const macKey = randomBytes(32);
+      // And one witness folder: each instance writes the next record after the folder's latest (one history).
+      const witnessDir = mkdtempSync(path.join(os.tmpdir(), 'idgate-witness-shared-'));
+      a = await startTestApp({ databasePoolSize: 16, audit: { sealIntervalMs: 10, macKey, witnessDir } }, db);
+      b = await startTestApp({ databasePoolSize: 16, audit: { sealIntervalMs: 10, macKey, witnessDir } }, db);
     }, HOOK_BUDGET_MS);
     afterAll(async () => {
       await a?.close();
@@ -79,12 +86,14 @@ describe('audit hash chain', () => {
       await auditOf(t).sealNow();
       const signed = await t.app.get(AuditCheckpoints).signHead(null);
       expect(signed?.checkpoint.seq).toBe(30);
-      expect(await auditOf(t).verifyChain()).toEqual({
+      expect(await auditOf(t).verifyChain()).toMatchObject({
         ok: true,
+        status: 'intact',
         checked: 30,
         from_seq: 1,
         to_seq: 30,
         checkpoints_verified: 1,
+        faults: [],
       });
     }, HOOK_BUDGET_MS);
     afterEach(() => t?.close(), HOOK_BUDGET_MS);
@@ -140,7 +149,7 @@ describe('audit hash chain', () => {
       });
     });
 
-    it('a chain entry inserted in the middle (later ones renumbered) is caught at the entry after it', async () => {
+    it('a chain entry inserted in the middle (later ones renumbered) is caught at it and at the entry after it', async () => {
       const before = await chainRow(t.db.adminUrl, 4);
       await asAttacker(t.db.adminUrl, async (c) => {
         await c.query(`UPDATE audit_chain SET seq = seq + 1000 WHERE seq >= 5`);
@@ -160,11 +169,23 @@ describe('audit hash chain', () => {
           hash,
         ]);
       });
-      expect(await verify()).toMatchObject({ ok: false, first_bad_seq: 6, reason: expect.stringMatching(/prev_hash/) });
+      // The injected event carries no MAC (issue 13): caught at its own seq; the broken linkage after it too.
+      expect(await verify()).toMatchObject({
+        ok: false,
+        first_bad_seq: 5,
+        reason: expect.stringMatching(/not written by idgate/),
+      });
+      expect(await auditOf(t).verifyChain({ fromSeq: 6 })).toMatchObject({
+        ok: false,
+        first_bad_seq: 6,
+        reason: expect.stringMatching(/prev_hash/),
+      });
     });
 
     it('a chain rewritten from some seq on, every hash recomputed, is caught by the signed checkpoint', async () => {
-      expect((await rewriteChainFrom(t, 20)).caughtBy?.seq).toBe(30);
+      // A time-only edit, which the event MAC does not cover (an edited outcome is caught at seq 20 by the MAC:
+      // test/audit/authenticity.e2e-spec.ts).
+      expect((await rewriteChainTimeFrom(t, 20)).caughtBy?.seq).toBe(30);
       // Linkage and hashes are all consistent again; only the signature over seq 30 gives it away.
       expect(await verify()).toMatchObject({
         ok: false,
@@ -187,10 +208,13 @@ describe('audit hash chain', () => {
       '`idgate audit verify` exits 0 on an intact chain and 1 on a broken one, naming the seq',
       async () => {
         const env = {
-          DATABASE_URL: t.db.url,
+          ...databaseEnv(t.db),
           PII_KEYS: `k1:${randomBytes(32).toString('base64')}`,
           PII_HMAC_KEY: randomBytes(32).toString('base64'),
           AUDIT_SIGNING_KEY: seed.toString('base64'),
+          // The app's witness folder: the CLI compares the chain with it.
+          AUDIT_WITNESS_DIR: t.config.audit.witnessDir,
+          AUDIT_MAC_KEY: t.config.audit.macKey.toString('base64'),
           // The CLI process runs a sealer and a signer too: no periodic signing while it checks.
           AUDIT_CHECKPOINT_INTERVAL_MS: String(NEVER_MS),
           LOG_LEVEL: 'silent',
@@ -200,7 +224,7 @@ describe('audit hash chain', () => {
         const report = JSON.parse(good.stdout.trim().split('\n').pop() as string);
         expect(report).toMatchObject({ ok: true, checked: 30, checkpoints_verified: 1 });
 
-        await rewriteChainFrom(t, 20);
+        await rewriteChainTimeFrom(t, 20);
         const bad = await runCli(['audit', 'verify'], env);
         expect(bad.code).toBe(1);
         expect(bad.stdout).toContain('Audit chain BROKEN at seq 30');

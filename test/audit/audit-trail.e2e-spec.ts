@@ -329,6 +329,9 @@ describe('audit trail', () => {
         signed_at: expect.any(String),
         key_id: expect.stringMatching(/^[0-9a-f]{16}$/),
         signature: expect.any(String),
+        // A witness record (format 2), naming the witness record before it.
+        version: 2,
+        prev: expect.stringMatching(/^[0-9a-f]{64}$/),
       });
       const again = await t.http.post('/v1/audit/checkpoints').set('Authorization', `Bearer ${admin.key}`).expect(201);
       // The first signing was itself audited, which moved the head: the second signs that event.

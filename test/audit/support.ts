@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { CHECKPOINT_LOCK } from '../../src/audit/audit-checkpoints.service';
 import { SEALER_LOCK } from '../../src/audit/audit-sealer.service';
 import pg from 'pg';
@@ -6,6 +7,7 @@ import { AuditSealer } from '../../src/audit/audit-sealer.service';
 import { chainedFields, EventSqlRow } from '../../src/audit/audit-rows';
 import { eventHash } from '../../src/audit/canonical';
 import { AuditContext } from '../../src/audit/audit-vocabulary';
+import { eventMac, MacFields, UuidV7Source } from '../../src/audit/event-authenticity';
 import { TestApp } from '../support/test-app';
 
 export const TEST_CONTEXT: AuditContext = {
@@ -194,6 +196,151 @@ export async function rewriteChainFrom(t: TestApp, from: number): Promise<ChainR
         const restored = await rehashFrom(c, from);
         if (caughtBy && restored.get(caughtBy.seq) !== caughtBy.hash) {
           throw new Error(`rewriteChainFrom: restoring did not bring back the signed hash at seq ${caughtBy.seq}`);
+        }
+      }),
+  };
+}
+
+/*
+ * Issue 13 point 5: events carry a MAC under AUDIT_MAC_KEY, which no database user has. What an
+ * attacker can and cannot do about it, and fixtures shaped like what idgate itself writes.
+ */
+
+/**
+ * Attack (b)'s intruder: a login role of its own, with a password, that may only INSERT into and
+ * SELECT from audit_events (the rights idgate's runtime role has on it): no superuser, no trigger
+ * bypass. `fn` gets a connection as that role; the role is dropped afterwards.
+ */
+export async function asInsertOnlyRole<T>(t: TestApp, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const role = `idgate_intruder_${randomBytes(4).toString('hex')}`;
+  const password = randomBytes(16).toString('hex');
+  const admin = new pg.Client({ connectionString: t.db.adminUrl });
+  await admin.connect();
+  try {
+    await admin.query(
+      `CREATE ROLE ${role} LOGIN PASSWORD '${password}' NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS`,
+    );
+    await admin.query(`GRANT CONNECT ON DATABASE "${t.db.name}" TO ${role}`);
+    await admin.query(`GRANT USAGE ON SCHEMA public TO ${role}`);
+    await admin.query(`GRANT INSERT, SELECT ON audit_events TO ${role}`);
+    const url = new URL(t.db.adminUrl);
+    url.username = role;
+    url.password = password;
+    const client = new pg.Client({ connectionString: url.toString() });
+    await client.connect();
+    try {
+      const [{ rolsuper }] = (await client.query(`SELECT rolsuper FROM pg_roles WHERE rolname = current_user`)).rows;
+      if (rolsuper) throw new Error('asInsertOnlyRole: the intruder must not be a superuser');
+      return await fn(client);
+    } finally {
+      await client.end();
+    }
+  } finally {
+    await admin.query(`DROP OWNED BY ${role}`).catch(() => undefined);
+    await admin.query(`DROP ROLE IF EXISTS ${role}`).catch(() => undefined);
+    await admin.end();
+  }
+}
+
+/**
+ * Like seedEvents (same actors, actions, outcomes and details), but as idgate writes them: UUIDv7
+ * ids made before the insert and a MAC under the app's AUDIT_MAC_KEY, so the integrity check
+ * accepts them. (seedEvents' rows carry no MAC: since issue 13 they are exactly what the check
+ * reports as not written by idgate.) In batches of 10,000 (one INSERT … unnest each), one transaction.
+ */
+export async function seedEventsWithMacs(t: TestApp, count: number): Promise<void> {
+  const ids = new UuidV7Source();
+  const actions = [
+    'verification.created',
+    'verification.completed',
+    'verification.viewed',
+    'auth.failed',
+    'api_key.created',
+  ];
+  const outcomes = ['success', 'success', 'success', 'failure', 'denied'];
+  // As the owner, like seedEvents' callers: the runtime role may not ANALYZE an audit table.
+  const client = new pg.Client({ connectionString: t.db.adminUrl });
+  await client.connect();
+  try {
+    await client.query('BEGIN');
+    for (let start = 1; start <= count; start += 10_000) {
+      const cols: string[][] = Array.from({ length: 9 }, () => []);
+      for (let n = start; n < Math.min(start + 10_000, count + 1); n++) {
+        const row: MacFields = {
+          id: ids.next(),
+          actorType: 'api_key',
+          actorId: `key-${n % 50}`,
+          actorRole: 'client',
+          action: actions[n % 5],
+          targetType: 'verification',
+          targetId: `v-${n}`,
+          outcome: outcomes[n % 5],
+          requestId: `req-${n}`,
+          ip: `10.0.${n % 250}.1`,
+          details: { n, result: String((n % 8) - 7), masked: `110101********${String(n % 10000).padStart(4, '0')}` },
+          idCardHmac: null,
+        };
+        const mac = eventMac(t.config.audit.macKey, row);
+        [row.id, `key-${n % 50}`, row.action, `v-${n}`, row.outcome, `req-${n}`, `10.0.${n % 250}.1`]
+          .concat(JSON.stringify(row.details), mac)
+          .forEach((v, i) => cols[i].push(v));
+      }
+      await client.query(
+        `INSERT INTO audit_events (id, actor_type, actor_id, actor_role, action, target_type, target_id, outcome,
+                                   request_id, ip, details, mac)
+         SELECT u.id, 'api_key', u.actor_id, 'client', u.action, 'verification', u.target_id, u.outcome,
+                u.request_id, u.ip, u.details::jsonb, u.mac
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
+           AS u(id, actor_id, action, target_id, outcome, request_id, ip, details, mac)`,
+        cols,
+      );
+    }
+    await client.query('COMMIT');
+    await client.query(`ANALYZE audit_events`);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * Like rewriteChainFrom, but the edit is one the MAC cannot see: the event's occurred_at (set by
+ * the database, so outside the MAC) moves by `shiftMs`, within the order tolerance, and every
+ * later hash is recomputed. MAC and time order still pass; only a signed checkpoint catches it.
+ * (rewriteChainFrom flips an outcome, which the MAC covers: it is now caught at `from` itself.)
+ */
+export async function rewriteChainTimeFrom(t: TestApp, from: number, shiftMs = -1000): Promise<ChainRewrite> {
+  const url = t.db.adminUrl;
+  const shift = async (c: pg.Client, eventId: string, ms: number) =>
+    c.query(
+      `UPDATE audit_events SET occurred_at = occurred_at + make_interval(secs => $2::float8 / 1000) WHERE id = $1`,
+      [eventId, ms],
+    );
+  const { eventId, caughtBy } = await asAttacker(url, async (c) => {
+    const link = (await c.query(`SELECT event_id::text, hash FROM audit_chain WHERE seq = $1`, [from])).rows[0] as
+      { event_id: string; hash: string } | undefined;
+    if (!link) throw new Error(`rewriteChainTimeFrom: no chain entry at seq ${from}`);
+    const signed = (
+      await c.query(`SELECT seq, hash FROM audit_checkpoints WHERE seq >= $1 ORDER BY seq LIMIT 1`, [from])
+    ).rows[0] as { seq: string; hash: string } | undefined;
+    await shift(c, link.event_id, shiftMs);
+    const rewritten = await rehashFrom(c, from);
+    if (rewritten.get(from) === link.hash)
+      throw new Error(`rewriteChainTimeFrom: the edit at seq ${from} changed nothing`);
+    const caught = signed ? { seq: Number(signed.seq), hash: signed.hash } : null;
+    if (caught && rewritten.get(caught.seq) === caught.hash) {
+      throw new Error(`rewriteChainTimeFrom: the chain still matches the checkpoint at seq ${caught.seq}`);
+    }
+    return { eventId: link.event_id, caughtBy: caught };
+  });
+  return {
+    from,
+    caughtBy,
+    restore: () =>
+      asAttacker(url, async (c) => {
+        await shift(c, eventId, -shiftMs);
+        const restored = await rehashFrom(c, from);
+        if (caughtBy && restored.get(caughtBy.seq) !== caughtBy.hash) {
+          throw new Error(`rewriteChainTimeFrom: restoring did not bring back the signed hash at seq ${caughtBy.seq}`);
         }
       }),
   };

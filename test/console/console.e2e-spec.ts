@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { CONSOLE_CSP } from '../../src/console/console-assets';
-import { asAttacker } from '../audit/support';
+import { asAttacker, rewriteChainTimeFrom } from '../audit/support';
 import { startTestApp, TestApp } from '../support/test-app';
 import { KNOWN, startWithSandbox, UNKNOWN_VALID_ID, VerificationHarness } from '../support/verification-app';
 
@@ -508,5 +508,24 @@ describeInChromium('console in headless Chromium', () => {
     await page.locator('[data-integrity="bad"]').waitFor();
     await expect(page.locator('.integrity').textContent()).resolves.toContain(`BROKEN at seq ${seq}`);
     await shot('09-audit-integrity-broken');
+  });
+
+  it('compliance: the integrity badge says when checkpoint signing stopped on a chain that does not verify', async () => {
+    // A rewrite with every later hash recomputed, which the signer finds when it checks from the witness's last record.
+    const head = Number((await h.t.prisma.auditChainLink.findFirstOrThrow({ orderBy: { seq: 'desc' } })).seq);
+    await rewriteChainTimeFrom(h.t, head - 1);
+    const refused = await h.t.http.post('/v1/audit/checkpoints').set('Authorization', `Bearer ${keys.compliance}`);
+    expect(refused.status).toBe(409);
+    await signIn(keys.compliance);
+    await page.getByText('Signed in as compliance').waitFor();
+    await page
+      .getByRole('navigation', { name: 'Console sections' })
+      .getByRole('button', { name: 'Audit trail' })
+      .click();
+    await page.locator('[data-signing="refused"]').waitFor();
+    await expect(page.locator('[data-signing="refused"]').textContent()).resolves.toMatch(
+      /Checkpoint signing stopped since .*: the chain does not verify at seq \d+ .*An audit_chain_broken alert was raised/,
+    );
+    await shot('10-audit-signing-refused');
   });
 });

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 
@@ -13,6 +16,8 @@ export interface TestDatabase {
   url: string;
   /** Superuser connection to this database (the owner), for tests that inspect or tamper with tables. */
   adminUrl: string;
+  /** The audit witness folder of this database's installation: every app and CLI run on it shares it. */
+  witnessDir?: string;
   drop(): Promise<void>;
 }
 
@@ -44,15 +49,19 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   } finally {
     await admin.end();
   }
+  // One witness folder per database, as one installation has one (mode 0700: no other OS user writes it).
+  const witnessDir = mkdtempSync(path.join(os.tmpdir(), 'idgate-witness-'));
   return {
     name,
     url: withDatabase(runtimeUrl, name),
     adminUrl: withDatabase(adminUrl, name),
+    witnessDir,
     async drop() {
       const c = new pg.Client({ connectionString: adminUrl });
       await c.connect();
       await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`).catch(() => undefined);
       await c.end();
+      rmSync(witnessDir, { recursive: true, force: true });
     },
   };
 }
@@ -61,6 +70,10 @@ export async function createTestDatabase(): Promise<TestDatabase> {
  * The environment a spawned idgate (server or CLI) needs to run on `db` as the app does:
  * the runtime role as DATABASE_URL, the owner (for migrations and grants) as DATABASE_OWNER_URL.
  */
-export function databaseEnv(db: TestDatabase): { DATABASE_URL: string; DATABASE_OWNER_URL: string } {
-  return { DATABASE_URL: db.url, DATABASE_OWNER_URL: db.adminUrl };
+export function databaseEnv(db: TestDatabase): Record<string, string> {
+  return {
+    DATABASE_URL: db.url,
+    DATABASE_OWNER_URL: db.adminUrl,
+    ...(db.witnessDir ? { AUDIT_WITNESS_DIR: db.witnessDir } : {}),
+  };
 }

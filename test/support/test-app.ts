@@ -103,7 +103,13 @@ export interface TestApp {
  */
 export async function startTestApp(overrides: DeepPartial<AppConfig> = {}, database?: TestDatabase): Promise<TestApp> {
   const db = database ?? (await createTestDatabase());
-  const config = testConfig(db.url, overrides);
+  // Apps (and CLI runs) on one database share its witness folder, as one installation's instances do.
+  const config = testConfig(
+    db.url,
+    db.witnessDir && overrides.audit?.witnessDir === undefined
+      ? { ...overrides, audit: { ...overrides.audit, witnessDir: db.witnessDir } }
+      : overrides,
+  );
   const logs: string[] = [];
   const app = await createApp(config, { logStream: { write: (line: string) => void logs.push(line) } });
   await app.init();

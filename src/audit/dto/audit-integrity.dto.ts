@@ -22,9 +22,134 @@ export class IntegrityQueryDto {
   to_seq?: number;
 }
 
+export class ChainFaultDto {
+  @ApiProperty({ description: 'The seq where it shows.' })
+  seq: number;
+
+  @ApiProperty({ description: 'What is wrong there.' })
+  reason: string;
+}
+
+export class WitnessSourceDto {
+  @ApiProperty({
+    description: 'folder: AUDIT_WITNESS_DIR; http: AUDIT_WITNESS_URL; checkpoints: a list given to the CLI.',
+    enum: ['folder', 'http', 'checkpoints'],
+  })
+  kind: 'folder' | 'http' | 'checkpoints';
+
+  @ApiProperty({ description: 'Folder path or URL (without credentials).' })
+  location: string;
+
+  @ApiProperty({
+    description:
+      'ok; lagging: behind the chain or the folder (delivery retried); unreachable/unreadable: could not be read; ' +
+      'diverged: holds a record the folder does not.',
+    enum: ['ok', 'lagging', 'unreachable', 'unreadable', 'diverged'],
+  })
+  state: 'ok' | 'lagging' | 'unreachable' | 'unreadable' | 'diverged';
+
+  @ApiProperty({ description: 'Records read.' })
+  records: number;
+
+  @ApiProperty({ description: 'Checkpoint records read.' })
+  checkpoints: number;
+
+  @ApiProperty({ description: 'Sealed-head records read.' })
+  heads: number;
+
+  @ApiProperty({ description: 'Records whose hash matched the chain at their seq.' })
+  matched: number;
+
+  @ApiProperty({ description: 'Seq of the newest record read.', nullable: true, type: Number })
+  latest_seq: number | null;
+
+  @ApiProperty({ description: 'When the newest record read was signed.', nullable: true, type: String })
+  latest_at: string | null;
+
+  @ApiPropertyOptional({ description: 'Records waiting to be delivered (http).', type: Number })
+  pending?: number;
+
+  @ApiPropertyOptional({ description: 'Why it could not be read.', type: String })
+  error?: string;
+}
+
+export class CadenceGapDto {
+  @ApiProperty({ description: 'The last checkpoint before the gap (0: none yet).' })
+  after_seq: number;
+
+  @ApiProperty({ description: 'When the chain grew past it.' })
+  grew_at: string;
+
+  @ApiProperty({ description: 'When the next checkpoint came; null: not yet.', nullable: true, type: String })
+  checkpoint_at: string | null;
+
+  @ApiProperty({ description: 'How much later than interval + tolerance.' })
+  late_ms: number;
+}
+
+export class CadenceDto {
+  @ApiProperty({ description: 'AUDIT_CHECKPOINT_INTERVAL_MS.' })
+  interval_ms: number;
+
+  @ApiProperty({ description: 'Allowed lateness: half the interval, at least 5 s.' })
+  tolerance_ms: number;
+
+  @ApiProperty({ description: 'Gaps found.' })
+  gap_count: number;
+
+  @ApiProperty({ type: [CadenceGapDto], description: 'The first gaps (at most 20).' })
+  gaps: CadenceGapDto[];
+}
+
+export class SigningRefusalDto {
+  @ApiProperty({ description: 'When the signer first refused.' })
+  since: string;
+
+  @ApiProperty({ description: 'What it would have written.', enum: ['checkpoint', 'head'] })
+  kind: 'checkpoint' | 'head';
+
+  @ApiProperty({ description: 'Where the segment failed.' })
+  seq: number;
+
+  @ApiProperty({ description: 'Why.' })
+  reason: string;
+}
+
+export class ChainAlertDto {
+  @ApiProperty({ description: 'When the alert was raised.' })
+  at: string;
+
+  @ApiProperty({ nullable: true, type: Number, description: 'Seq of the fault.' })
+  seq: number | null;
+
+  @ApiProperty({ nullable: true, type: String, description: 'The fault.' })
+  reason: string | null;
+}
+
+export class SigningStateDto {
+  @ApiProperty({
+    description: 'signing; refused: this instance found a segment that does not verify and signs nothing.',
+    enum: ['signing', 'refused'],
+  })
+  state: 'signing' | 'refused';
+
+  @ApiPropertyOptional({ type: SigningRefusalDto, description: 'Present while refused: since when, where and why.' })
+  refusal?: SigningRefusalDto;
+
+  @ApiPropertyOptional({ type: ChainAlertDto, description: 'The newest audit_chain_broken alert in the trail.' })
+  last_alert?: ChainAlertDto;
+}
+
 export class IntegrityReportDto {
-  @ApiProperty({ description: 'True when every check passed.' })
+  @ApiProperty({ description: 'True when nothing shows tampering (status intact or attention).' })
   ok: boolean;
+
+  @ApiProperty({
+    description:
+      'intact; attention: nothing tampered, but evidence is late or missing (cadence gaps, a lagging witness); broken.',
+    enum: ['intact', 'attention', 'broken'],
+  })
+  status: 'intact' | 'attention' | 'broken';
 
   @ApiProperty({ description: 'Chain entries checked.' })
   checked: number;
@@ -43,6 +168,28 @@ export class IntegrityReportDto {
 
   @ApiPropertyOptional({ description: 'What is wrong there.', type: String })
   reason?: string;
+
+  @ApiProperty({ type: [ChainFaultDto], description: 'The first faults by seq (at most 20).' })
+  faults: ChainFaultDto[];
+
+  @ApiProperty({ description: 'How many faults were found.' })
+  fault_count: number;
+
+  @ApiProperty({ type: [WitnessSourceDto], description: 'What the chain was compared with.' })
+  witness: WitnessSourceDto[];
+
+  @ApiProperty({ type: CadenceDto, description: 'Whether checkpoints came as often as expected while the chain grew.' })
+  cadence: CadenceDto;
+
+  @ApiProperty({
+    type: SigningStateDto,
+    description:
+      'Whether this instance signs: refused once it found a segment that does not verify (an alert is raised).',
+  })
+  signing: SigningStateDto;
+
+  @ApiProperty({ type: [String], description: 'Why the status is attention.' })
+  attention: string[];
 
   static from(report: IntegrityReport): IntegrityReportDto {
     return report;
@@ -64,6 +211,16 @@ export class CheckpointDto {
 
   @ApiProperty({ description: 'Base64 Ed25519 signature over the message in docs/audit.md.' })
   signature: string;
+
+  @ApiProperty({ description: 'Format: 1 (before the witness) or 2 (a witness record, names the record before it).' })
+  version: number;
+
+  @ApiProperty({
+    description: 'Format 2: digest of the previous witness record, or "genesis"; null for format 1.',
+    nullable: true,
+    type: String,
+  })
+  prev: string | null;
 
   static from(view: CheckpointView): CheckpointDto {
     return view;

@@ -17,6 +17,8 @@ import {
 import identities from './fixtures/identities.json';
 import { IdentityRegister, SyntheticIdentity } from './identity-register';
 import { inRange, parseStatementBound, renderStatementCsv, StatementEntry, StatementRange } from './statement';
+import { GENESIS_PREV } from '../../audit/checkpoint';
+import { parseWitnessRecord, WitnessRecord, witnessRecordDigest } from '../../audit/witness/witness-record';
 
 export const SANDBOX_VERIFY_PATH = '/identity/idcard/ocr';
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -74,9 +76,17 @@ export interface SandboxHandle {
   queueFaults(...specs: string[]): void;
   /** Forgets calls, statement, queued faults and daily counters. */
   reset(): void;
+  /** The test audit witness at /witness (docs/audit.md): what it holds, and whether it answers. */
+  witness: {
+    records(): WitnessRecord[];
+    /** false: /witness answers 503 (an unreachable witness), until set back. */
+    setAvailable(available: boolean): void;
+  };
   /** Stops listening and drops open connections (including calls held by `timeout`). */
   close(): Promise<void>;
 }
+
+export const SANDBOX_WITNESS_PATH = '/witness';
 
 type Json = Record<string, unknown>;
 
@@ -286,8 +296,58 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<S
     res.end(csv);
   }
 
+  // A test audit witness: one history of records, each naming the one before (as CT logs keep one tree).
+  const witnessRecords: WitnessRecord[] = [];
+  const witnessDigests = new Set<string>();
+  let witnessAvailable = true;
+
+  async function handleWitness(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const traceId = randomUUID();
+    if (!witnessAvailable) {
+      return sendJson(res, 503, errorBody('unavailable', 'The witness is not available.', traceId), traceId);
+    }
+    if (req.method === 'GET') {
+      const after = Math.max(0, Number(url.searchParams.get('after') ?? 0) || 0);
+      const limit = Math.min(10_000, Math.max(0, Number(url.searchParams.get('limit') ?? 1000) || 0));
+      return sendJson(
+        res,
+        200,
+        { count: witnessRecords.length, records: witnessRecords.slice(after, after + limit) as unknown as Json[] },
+        traceId,
+      );
+    }
+    const body = await readBody(req);
+    if (body === 'aborted') return;
+    let record: WitnessRecord | string;
+    try {
+      record = body === 'too_large' ? 'too large' : parseWitnessRecord(JSON.parse(body.toString('utf8')));
+    } catch {
+      record = 'not JSON';
+    }
+    if (typeof record === 'string') {
+      return sendJson(res, 400, errorBody('bad_request', `Not a witness record: ${record}.`, traceId), traceId);
+    }
+    const digest = witnessRecordDigest(record);
+    if (witnessDigests.has(digest)) return sendJson(res, 200, { count: witnessRecords.length }, traceId);
+    const latest = witnessRecords.length
+      ? witnessRecordDigest(witnessRecords[witnessRecords.length - 1])
+      : GENESIS_PREV;
+    if (record.prev !== latest) {
+      return sendJson(res, 409, { count: witnessRecords.length, latest_digest: latest }, traceId);
+    }
+    witnessRecords.push(record);
+    witnessDigests.add(digest);
+    sendJson(res, 201, { count: witnessRecords.length }, traceId);
+  }
+
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://sandbox');
+    if (url.pathname === SANDBOX_WITNESS_PATH && (req.method === 'GET' || req.method === 'POST')) {
+      handleWitness(req, res, url).catch(() => {
+        if (!res.headersSent) res.destroy();
+      });
+      return;
+    }
     if (req.method === 'POST' && url.pathname === SANDBOX_VERIFY_PATH) {
       handleVerify(req, res).catch(() => {
         if (!res.headersSent) res.destroy();
@@ -336,6 +396,12 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<S
         if (!parsed.ok) throw new Error(`Invalid fault spec "${spec}": ${parsed.error}`);
         queued.push(parsed.value);
       }
+    },
+    witness: {
+      records: () => [...witnessRecords],
+      setAvailable(available: boolean) {
+        witnessAvailable = available;
+      },
     },
     reset() {
       stats = { calls: 0, charged: 0, by_result: {} };

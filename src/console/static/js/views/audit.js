@@ -176,20 +176,60 @@ export function auditView() {
   }
 
   const recheck = h('button', { type: 'button', class: 'secondary' }, 'Check again');
+  /*
+   * The report's status: intact (green); attention (amber: nothing tampered, but evidence is late or
+   * missing: checkpoint cadence gaps, a lagging witness); broken (red, the first bad seq). Whatever
+   * the status, a signer that stopped signing (it found a segment that does not verify, and raised
+   * an alert) is said on a line of its own.
+   */
   async function checkIntegrity() {
     badge.className = 'integrity';
     replace(badge, 'Checking the chain…');
     recheck.disabled = true;
     try {
       const r = await get('/v1/audit/integrity');
-      badge.className = `integrity ${r.ok ? 'ok' : 'bad'}`;
-      const text = r.ok
-        ? `Audit chain intact: ${count(r.checked)} event(s) checked.`
-        : `Audit chain BROKEN at seq ${r.first_bad_seq ?? '?'}${r.reason ? `: ${r.reason}` : ''} (${count(r.checked)} checked).`;
+      const status = r.status ?? (r.ok ? 'intact' : 'broken');
+      const tone = status === 'intact' ? 'ok' : status === 'attention' ? 'warn' : 'bad';
+      badge.className = `integrity ${tone}`;
+      const witnessed = (r.witness ?? []).reduce((n, w) => n + (w.matched ?? 0), 0);
+      const witnessText = r.witness?.length ? `, ${count(witnessed)} witness record(s) matched` : '';
+      const text =
+        status === 'broken'
+          ? `Audit chain BROKEN at seq ${r.first_bad_seq ?? '?'}${r.reason ? `: ${r.reason}` : ''} (${count(r.checked)} checked${
+              r.fault_count > 1 ? `, ${count(r.fault_count)} faults` : ''
+            }).`
+          : `Audit chain intact: ${count(r.checked)} event(s) checked${witnessText}.`;
+      const lines = [h('span', { 'data-integrity': tone === 'warn' ? 'attention' : tone }, text)];
+      for (const a of r.attention ?? [])
+        lines.push(h('span', { class: 'detail', 'data-attention': '' }, `Attention: ${a}`));
+      const refusal = r.signing?.refusal;
+      if (refusal) {
+        lines.push(
+          h(
+            'span',
+            { class: 'detail', 'data-signing': 'refused' },
+            `Checkpoint signing stopped since ${localTime(refusal.since)}: the chain does not verify at seq ${refusal.seq} ` +
+              `(${refusal.reason}). An audit_chain_broken alert was raised.`,
+          ),
+        );
+      } else if (r.signing?.last_alert && status !== 'intact') {
+        const a = r.signing.last_alert;
+        lines.push(
+          h(
+            'span',
+            { class: 'detail' },
+            `Last chain alert ${localTime(a.at)}${a.seq !== null ? ` at seq ${a.seq}` : ''}.`,
+          ),
+        );
+      }
       replace(
         badge,
-        h('span', { class: `badge ${r.ok ? 'ok' : 'bad'}` }, r.ok ? 'Intact' : 'Broken'),
-        h('span', { 'data-integrity': r.ok ? 'ok' : 'bad' }, text),
+        h(
+          'span',
+          { class: `badge ${tone}` },
+          status === 'intact' ? 'Intact' : status === 'attention' ? 'Attention' : 'Broken',
+        ),
+        h('span', { class: 'lines' }, ...lines),
         h('span', { class: 'spacer' }),
         recheck,
       );
