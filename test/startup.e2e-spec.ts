@@ -235,7 +235,15 @@ describe('CLI against DATABASE_URL', () => {
     expect(badRole.stderr).toMatch(/root/);
     const clientWithoutClient = await runCli(['keys', 'create', '--role', 'client', '--name', 'x'], env());
     expect(clientWithoutClient.code).toBe(1);
-    expect(clientWithoutClient.stderr).toMatch(/client_id/);
+    // Named as the user typed it: the option, not the API field behind it.
+    expect(clientWithoutClient.stderr).toMatch(/--client: a client key needs --client NAME/);
+    expect(clientWithoutClient.stderr).not.toMatch(/client_id/);
+    const adminWithClient = await runCli(
+      ['keys', 'create', '--role', 'admin', '--name', 'x', '--client', 'acme'],
+      env(),
+    );
+    expect(adminWithClient.code).toBe(1);
+    expect(adminWithClient.stderr).toMatch(/--client: only a client key belongs to a client app/);
     const badId = await runCli(['keys', 'revoke', 'nope'], env());
     expect(badId.code).toBe(1);
     expect(badId.stderr).toMatch(/id: must be a key id/);

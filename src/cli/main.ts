@@ -69,6 +69,11 @@ export function buildCli(): Command {
     .option('--client <client>', 'client app a client key belongs to (created if new)')
     .option('--json', 'print one JSON object on the last line')
     .action(async (opts: { role: Role; name: string; client?: string; json?: boolean }) => {
+      // Named in the CLI's own words: the service behind it would say `client_id`.
+      if (opts.role === 'client' && !opts.client?.trim())
+        throw new CliError('--client: a client key needs --client NAME (the client app; created if it does not exist)');
+      if (opts.role !== 'client' && opts.client !== undefined)
+        throw new CliError(`--client: only a client key belongs to a client app, not a ${opts.role} key`);
       await withServices(async (ctx) => {
         const client = opts.client
           ? await ctx.get(ClientsService).findOrCreateClient(opts.client.trim(), SYSTEM_CLI)
