@@ -6,6 +6,7 @@ import { AppModule, AppModuleOptions } from './app.module';
 import { trustProxySetting } from './common/client-address';
 import { ProblemFilter } from './common/problem.filter';
 import { Draining } from './common/draining';
+import { addBodyExamples, OpenApiDocument } from './common/openapi-examples';
 import { securityHeaders } from './common/security-headers';
 import { createValidationPipe } from './common/validation';
 import { AppConfig } from './config/app-config';
@@ -28,7 +29,9 @@ export function buildOpenApiDocument(app: INestApplication) {
       'api-key',
     )
     .build();
-  return SwaggerModule.createDocument(app, config);
+  const document = SwaggerModule.createDocument(app, config);
+  addBodyExamples(document as unknown as OpenApiDocument);
+  return document;
 }
 
 /** Builds the Nest application exactly as `npm start` runs it (tests use this too). */

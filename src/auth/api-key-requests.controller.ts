@@ -1,5 +1,6 @@
 import { Body, Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
 import { ApiCreatedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { BODY_PROBLEMS, ID_PARAM_PROBLEM, NOT_FOUND_BY_ID } from '../common/api-problems';
 import { CurrentAuditContext } from '../audit/audit-context.decorator';
 import type { AuditContext } from '../audit/audit-vocabulary';
 import { uuidParam } from '../common/params';
@@ -31,6 +32,13 @@ export class ApiKeyRequestsController {
   @Authenticated({
     roles: ['admin'],
     summary: 'Ask for a key that reads personal data in full (needs a second admin key’s approval)',
+    errors: {
+      ...BODY_PROBLEMS,
+      400: {
+        description: 'A field is missing or malformed.',
+        errors: [{ field: 'role', message: 'must be one of the following values: compliance' }],
+      },
+    },
   })
   @ApiCreatedResponse({ type: ApiKeyRequestDto })
   async request(
@@ -60,6 +68,19 @@ export class ApiKeyRequestsController {
   @Authenticated({
     roles: ['admin'],
     summary: 'Approve a key request as a second admin key (older than the request, not made by the asking key)',
+    errors: {
+      400: ID_PARAM_PROBLEM,
+      403: {
+        description:
+          'This key may not approve it (the asking key, one it made, one younger than the request), or it expired.',
+        detail: 'Approval refused: a request cannot be approved by the key that made it.',
+      },
+      404: NOT_FOUND_BY_ID('approval request'),
+      409: {
+        description: 'The request changed meanwhile (approved by another key).',
+        detail: 'This request changed meanwhile; read it again.',
+      },
+    },
   })
   @ApiOkResponse({ type: ApiKeyRequestDto })
   async approve(
@@ -74,6 +95,18 @@ export class ApiKeyRequestsController {
   @Authenticated({
     roles: ['admin'],
     summary: 'Receive the approved key (the asking key only, once; the key is shown once)',
+    errors: {
+      400: ID_PARAM_PROBLEM,
+      403: {
+        description: 'Not approved yet, expired, or not the asking key.',
+        detail: 'Not allowed: this request is not approved yet.',
+      },
+      404: NOT_FOUND_BY_ID('approval request'),
+      409: {
+        description: 'The key was issued meanwhile (it is issued once).',
+        detail: 'This request was carried out meanwhile.',
+      },
+    },
   })
   @ApiCreatedResponse({ type: IssuedApiKeyDto })
   async issue(

@@ -1,12 +1,6 @@
 import { applyDecorators, createParamDecorator, ExecutionContext, SetMetadata } from '@nestjs/common';
-import {
-  ApiBearerAuth,
-  ApiExtension,
-  ApiForbiddenResponse,
-  ApiOperation,
-  ApiSecurity,
-  ApiUnauthorizedResponse,
-} from '@nestjs/swagger';
+import { ApiBearerAuth, ApiExtension, ApiOperation, ApiSecurity } from '@nestjs/swagger';
+import { ApiProblems, ApiUpstreamStyleErrors, ErrorStyle, ProblemDocs, REQUEST_PROBLEMS } from '../common/api-problems';
 import { Principal, Role } from './roles';
 
 export const ROLES_METADATA = 'idgate:roles';
@@ -17,6 +11,44 @@ export interface AuthenticatedOptions {
   roles: Role[];
   summary: string;
   description?: string;
+  /** The operation's own error answers (besides the ones every authenticated request can get). */
+  errors?: ProblemDocs;
+  /** The error body it speaks: problem+json, or the upstream's shape (the drop-in). */
+  errorStyle?: ErrorStyle;
+}
+
+/** What every request with an API key can be answered, whatever the endpoint. */
+function authenticationProblems(roles: Role[]): ProblemDocs {
+  return {
+    401: [
+      {
+        description: 'No API key was sent,',
+        detail: 'Send an API key as "Authorization: Bearer <key>" or "X-API-Key".',
+      },
+      { description: 'or it is unknown or revoked,', detail: 'Unknown API key.' },
+      {
+        description: 'or two different keys were sent (Authorization and X-API-Key, or a header twice).',
+        detail: 'Authorization and X-API-Key name different keys: send one key.',
+      },
+    ],
+    403: {
+      description: `The key's role is not one of: ${roles.join(', ')}.`,
+      detail: `This endpoint is for: ${roles.join(', ')}.`,
+    },
+    429: [
+      {
+        description:
+          'The key made more requests this minute than RATE_LIMIT_PER_MINUTE allows (Retry-After says when to retry),',
+        detail: 'This API key may make 6000 requests per 60 s.',
+        extensions: { retry_after_seconds: 12 },
+      },
+      {
+        description: 'or too many refused requests came from this address or with this key.',
+        detail:
+          'Too many refused requests from this address or with this key (20 a minute are answered); try again in 30 s.',
+      },
+    ],
+  };
 }
 
 /**
@@ -36,8 +68,11 @@ export function Authenticated(options: AuthenticatedOptions): MethodDecorator & 
       summary: options.summary,
       description: options.description ? `${options.description}\n\n${rolesLine}` : rolesLine,
     }),
-    ApiUnauthorizedResponse({ description: 'Missing, unknown or revoked API key (problem+json).' }),
-    ApiForbiddenResponse({ description: `The key's role is not one of: ${roles.join(', ')} (problem+json).` }),
+    (options.errorStyle === 'upstream' ? ApiUpstreamStyleErrors : ApiProblems)(
+      REQUEST_PROBLEMS,
+      authenticationProblems(roles),
+      options.errors ?? {},
+    ),
   );
 }
 
@@ -65,7 +100,17 @@ export function SharedTokenProtected(token: SharedToken, summary: string, descri
     ApiExtension('x-idgate-roles', ['public']),
     ApiBearerAuth('bearer'),
     ApiOperation({ summary, description }),
-    ApiUnauthorizedResponse({ description: 'The token is configured and was not sent, or is wrong (problem+json).' }),
+    ApiProblems({
+      401: {
+        description: 'The token is configured and was not sent, or is wrong.',
+        detail: 'Send the metrics token as "Authorization: Bearer <token>".',
+      },
+      429: {
+        description: 'Too many refused requests from this address: answered 429 until the minute passes.',
+        detail:
+          'Too many refused requests from this address or with this key (20 a minute are answered); try again in 30 s.',
+      },
+    }),
   );
 }
 

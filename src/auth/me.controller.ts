@@ -8,7 +8,7 @@ export class MeDto {
   @ApiProperty({ description: 'The role of the key that made this request.', enum: ROLES })
   role: string;
 
-  @ApiProperty({ description: 'The key’s visible prefix (never the secret).', example: 'idg_live_3fa9c1' })
+  @ApiProperty({ description: 'The key’s visible prefix (never the secret).', example: 'idg_live_H8bEowPl' })
   prefix: string;
 
   @ApiProperty({
@@ -16,6 +16,7 @@ export class MeDto {
     nullable: true,
     type: String,
     format: 'uuid',
+    example: '01a22e5e-cce7-77bb-ad43-25d43bd93d76',
   })
   client_id: string | null;
 }

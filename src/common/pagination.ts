@@ -10,13 +10,16 @@ export interface Page<T> {
 }
 
 export class PageQueryDto {
-  @ApiPropertyOptional({ description: 'Opaque cursor from the previous page’s `next_cursor`.' })
+  @ApiPropertyOptional({
+    description: 'Opaque cursor from the previous page’s `next_cursor`.',
+    example: 'WyIwMWEyMmJiYy03YTY1LTdkZjUtOGRjOS0xYTlhMmIyNWY1MGEiXQ',
+  })
   @IsOptional()
   @IsString()
   @MaxLength(512)
   cursor?: string;
 
-  @ApiPropertyOptional({ description: 'Page size.', minimum: 1, maximum: 200, default: 50 })
+  @ApiPropertyOptional({ description: 'Page size.', minimum: 1, maximum: 200, default: 50, example: 50 })
   @IsOptional()
   @IsInteger({ min: 1, max: 200, fromString: true })
   limit?: number;

@@ -9,7 +9,7 @@ class CheckDto {
   @ApiProperty({ description: '"up" or "down".', enum: ['up', 'down'] })
   status: 'up' | 'down';
 
-  @ApiProperty({ description: 'Why it is down (no secrets).', required: false })
+  @ApiProperty({ description: 'Why it is down (no secrets).', required: false, example: 'no answer within 2 s' })
   detail?: string;
 }
 
@@ -26,10 +26,15 @@ class UpstreamReportDto {
   })
   mode: 'vendor' | 'sandbox';
 
-  @ApiProperty({ required: false, description: 'What the state means for verifications.' })
+  @ApiProperty({
+    required: false,
+    description: 'What the state means for verifications.',
+    example:
+      'The upstream is failing: verifications answer 503 without calling it until the breaker lets a trial call through.',
+  })
   detail?: string;
 
-  @ApiProperty({ required: false, description: 'While not closed: seconds until calls may flow again.' })
+  @ApiProperty({ required: false, description: 'While not closed: seconds until calls may flow again.', example: 30 })
   retry_after_seconds?: number;
 }
 
@@ -41,6 +46,7 @@ class ReadinessDto {
     description: 'Each dependency that gates readiness (the database).',
     type: 'object',
     additionalProperties: { $ref: '#/components/schemas/CheckDto' },
+    example: { database: { status: 'up' } },
   })
   checks: Record<string, CheckDto>;
 
@@ -73,7 +79,15 @@ export class HealthController {
   @Public('Readiness: the database answers (503 otherwise); the upstream circuit is reported, not gating')
   @HttpCode(HttpStatus.OK)
   @ApiOkResponse({ type: ReadinessDto })
-  @ApiServiceUnavailableResponse({ type: ReadinessDto })
+  @ApiServiceUnavailableResponse({
+    type: ReadinessDto,
+    description: 'The database does not answer: take this instance out of rotation.',
+    example: {
+      status: 'unavailable',
+      checks: { database: { status: 'down', detail: 'no answer within 2 s' } },
+      upstream: { status: 'up', circuit: 'closed', mode: 'vendor' },
+    },
+  })
   async ready(@Res({ passthrough: true }) res: Response): Promise<ReadinessDto> {
     const checks = await this.health.readinessChecks();
     const ok = Object.values(checks).every((c) => c.status === 'up');

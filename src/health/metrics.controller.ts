@@ -18,7 +18,16 @@ export class MetricsController {
   )
   @Header('Cache-Control', 'no-store')
   @ApiProduces('text/plain')
-  @ApiOkResponse({ description: 'Prometheus text exposition format.' })
+  @ApiOkResponse({
+    description: 'Prometheus text exposition format.',
+    schema: {
+      type: 'string',
+      example:
+        '# HELP idgate_upstream_charged_calls_total Upstream calls answered with a charged result code (0, -1).\n' +
+        '# TYPE idgate_upstream_charged_calls_total counter\n' +
+        'idgate_upstream_charged_calls_total 1284\n',
+    },
+  })
   async scrape(@Res() res: Response): Promise<void> {
     const { contentType, body } = await this.metrics.render();
     res.type(contentType).send(body);

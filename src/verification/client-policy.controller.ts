@@ -1,5 +1,6 @@
 import { Body, Controller, Get, Param, Put } from '@nestjs/common';
-import { ApiNotFoundResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { BODY_PROBLEMS, ID_PARAM_PROBLEM, NOT_FOUND_BY_ID } from '../common/api-problems';
 import { CurrentAuditContext } from '../audit/audit-context.decorator';
 import type { AuditContext } from '../audit/audit-vocabulary';
 import { Authenticated } from '../auth/authenticated.decorator';
@@ -13,15 +14,32 @@ export class ClientPolicyController {
   constructor(private readonly policies: ClientPolicyService) {}
 
   @Get()
-  @Authenticated({ roles: ['admin'], summary: 'A client’s limits: daily limit, monthly spend cap, reuse window' })
+  @Authenticated({
+    roles: ['admin'],
+    summary: 'A client’s limits: daily limit, monthly spend cap, reuse window',
+    errors: {
+      400: ID_PARAM_PROBLEM,
+      404: NOT_FOUND_BY_ID('client'),
+    },
+  })
   @ApiOkResponse({ type: ClientPolicyDto })
-  @ApiNotFoundResponse({ description: 'No such client (problem+json).' })
   async get(@Param('id', uuidParam('id')) id: string): Promise<ClientPolicyDto> {
     return ClientPolicyDto.from(await this.policies.policyOfExistingClient(id));
   }
 
   @Put()
-  @Authenticated({ roles: ['admin'], summary: 'Set a client’s limits (null turns one off)' })
+  @Authenticated({
+    roles: ['admin'],
+    summary: 'Set a client’s limits (null turns one off)',
+    errors: {
+      ...BODY_PROBLEMS,
+      400: {
+        description: '`id` is not a UUID, or a limit is missing or out of range (each named in `errors`).',
+        errors: [{ field: 'reuse_window_seconds', message: 'must not be less than 1' }],
+      },
+      404: NOT_FOUND_BY_ID('client'),
+    },
+  })
   @ApiOkResponse({ type: ClientPolicyDto })
   async put(
     @Param('id', uuidParam('id')) id: string,

@@ -1,5 +1,7 @@
 import { Body, Controller, Headers, HttpCode, Post, Res } from '@nestjs/common';
-import { ApiBody, ApiHeader, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { ApiAcceptedResponse, ApiBody, ApiHeader, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { BODY_PROBLEMS } from '../common/api-problems';
+import { UpstreamErrorDto } from '../common/problem.dto';
 import type { Response } from 'express';
 import { CurrentAuditContext } from '../audit/audit-context.decorator';
 import type { AuditContext } from '../audit/audit-vocabulary';
@@ -25,7 +27,58 @@ export class DropInController {
     roles: ['client'],
     summary: 'Upstream-compatible ID card verification',
     description:
-      'Request and response exactly as the upstream documents them; use an idgate client key as the bearer token.',
+      'Request and response exactly as the upstream documents them, errors included (`{ success: false, error: { code, message }, trace_id }` with the upstream’s codes, not problem+json); use an idgate client key as the bearer token.',
+    errorStyle: 'upstream',
+    errors: {
+      ...BODY_PROBLEMS,
+      400: [
+        {
+          description: 'A field is missing or malformed (`token_mismatched`, naming the field),',
+          errors: [{ field: 'id_card', message: 'must be a string' }],
+        },
+        {
+          description: 'or the upstream refused the request parameters (recorded as failed, not charged).',
+          kind: 'bad-request',
+          detail: 'The upstream refused the request parameters.',
+        },
+      ],
+      409: {
+        description: 'A request with this Idempotency-Key, or an identical verification, is still in progress.',
+        detail: 'A request with this Idempotency-Key is still in progress; retry later.',
+      },
+      422: {
+        description: 'This Idempotency-Key was used with a different request.',
+        detail: 'This Idempotency-Key was used with a different request.',
+        kind: 'unprocessable',
+      },
+      429: [
+        {
+          description: 'idgate is at capacity (nothing recorded or charged; Retry-After),',
+          detail: 'idgate is at capacity; nothing was recorded or charged. Retry shortly.',
+        },
+        {
+          description: 'or the client’s quota or spend cap is reached.',
+          detail: 'Monthly spend cap of 100000 reached.',
+        },
+      ],
+      500: [
+        {
+          description: 'The upstream call failed or was refused: recorded as failed, nothing charged,',
+          detail: 'The upstream call failed; nothing was charged.',
+        },
+        {
+          description:
+            'or the upstream did not answer readably: recorded as unknown, reconciled later; do not retry blindly.',
+          detail:
+            'The upstream did not answer readably; the outcome is recorded as unknown and will be reconciled. Do not retry blindly.',
+        },
+      ],
+      503: {
+        description:
+          'The upstream is unavailable (its circuit breaker is open, or it could not take the call); nothing charged.',
+        detail: 'The upstream is unavailable; nothing was charged. Try again later.',
+      },
+    },
   })
   @ApiHeader({
     name: 'Idempotency-Key',
@@ -43,6 +96,19 @@ export class DropInController {
     },
   })
   @ApiOkResponse({ type: DropInResponseDto })
+  @ApiAcceptedResponse({
+    type: UpstreamErrorDto,
+    description:
+      'No such answer upstream: recorded and called, the outcome still being written (`success: false`, so no client takes it for a result). `X-Idgate-Verification-Id` names the verification; retry with the same Idempotency-Key to read the outcome.',
+    example: {
+      success: false,
+      error: {
+        code: 'api_error',
+        message: 'Accepted: the outcome is still being recorded. Retry with the same Idempotency-Key to read it.',
+      },
+      trace_id: '3b9d6f0a-8c1e-4d2f-a7b5-6e0c9d8f1a2b',
+    },
+  })
   async verify(
     @Body() body: DropInRequestDto,
     @CurrentPrincipal() principal: Principal,

@@ -44,6 +44,8 @@ export default async function globalSetup(): Promise<void> {
     ownerUrl: withDatabase(adminUrl, template),
     runtime: { role: runtimeRole, password: () => runtimePassword },
   });
+  // Where the workers record the statuses they see (checked against the OpenAPI document at teardown).
+  process.env.IDGATE_TEST_STATUS_DIR = mkdtempSync(path.join(os.tmpdir(), 'idgate-statuses-'));
   process.env.IDGATE_TEST_ADMIN_URL = adminUrl;
   process.env.IDGATE_TEST_TEMPLATE = template;
   process.env.IDGATE_TEST_RUNTIME_URL = prepared.runtimeUrl;

@@ -13,6 +13,7 @@ import { systemContext } from '../../src/audit/audit-vocabulary';
 import { AppConfig } from '../../src/config/app-config';
 import { PrismaService } from '../../src/database/prisma.service';
 import { createTestDatabase, TestDatabase } from './databases';
+import { flushStatuses, recordStatuses } from './status-recorder';
 
 /** The audit MAC key of every app this process starts (several instances share a database). */
 export const TEST_AUDIT_MAC_KEY = randomBytes(32);
@@ -113,6 +114,7 @@ export async function startTestApp(overrides: DeepPartial<AppConfig> = {}, datab
   const logs: string[] = [];
   const app = await createApp(config, { logStream: { write: (line: string) => void logs.push(line) } });
   await app.init();
+  recordStatuses(app);
   const http = request(app.getHttpServer());
   const prisma = app.get(PrismaService);
   return {
@@ -135,6 +137,7 @@ export async function startTestApp(overrides: DeepPartial<AppConfig> = {}, datab
     },
     async close() {
       await app.close();
+      flushStatuses();
       if (!database) await db.drop();
     },
   };

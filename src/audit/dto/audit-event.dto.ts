@@ -23,7 +23,11 @@ export class AuditEventFiltersDto {
   @IsDateTime()
   to?: string;
 
-  @ApiPropertyOptional({ description: 'Actor id: an API key id, or a system actor such as `cli`.', maxLength: 100 })
+  @ApiPropertyOptional({
+    description: 'Actor id: an API key id, or a system actor such as `cli`.',
+    example: '01a1f6d6-d054-7392-96ff-c73374591e6b',
+    maxLength: 100,
+  })
   @IsOptional()
   @IsString()
   @MaxLength(100)
@@ -34,13 +38,21 @@ export class AuditEventFiltersDto {
   @IsIn(AUDIT_ACTIONS)
   action?: AuditAction;
 
-  @ApiPropertyOptional({ description: 'Kind of thing acted on, e.g. `verification`, `api_key`.', maxLength: 64 })
+  @ApiPropertyOptional({
+    description: 'Kind of thing acted on, e.g. `verification`, `api_key`.',
+    example: 'verification',
+    maxLength: 64,
+  })
   @IsOptional()
   @IsString()
   @MaxLength(64)
   target_type?: string;
 
-  @ApiPropertyOptional({ description: 'Id of the thing acted on.', maxLength: 200 })
+  @ApiPropertyOptional({
+    description: 'Id of the thing acted on.',
+    example: '01a22bbc-7a65-7df5-8dc9-1a9a2b25f50a',
+    maxLength: 200,
+  })
   @IsOptional()
   @IsString()
   @MaxLength(200)
@@ -59,7 +71,7 @@ export class AuditEventSearchDto extends AuditEventQueryDto {
   @ApiPropertyOptional({
     description:
       'Events about this ID number, matched through its HMAC (never stored or logged). In the body, not the URL, because URLs end up in access logs.',
-    example: '11010119900307123X',
+    example: '360426199101010071',
   })
   @IsOptional()
   @IsString()
@@ -77,12 +89,12 @@ export class AuditExportQueryDto extends AuditEventFiltersDto {
   @IsIn(['ndjson', 'csv'])
   format?: 'ndjson' | 'csv';
 
-  @ApiPropertyOptional({ description: 'First chain seq to export (sealed events only).', minimum: 1 })
+  @ApiPropertyOptional({ description: 'First chain seq to export (sealed events only).', minimum: 1, example: 47001 })
   @IsOptional()
   @IsInteger({ min: 1, max: Number.MAX_SAFE_INTEGER, fromString: true })
   from_seq?: number;
 
-  @ApiPropertyOptional({ description: 'Last chain seq to export (sealed events only).', minimum: 1 })
+  @ApiPropertyOptional({ description: 'Last chain seq to export (sealed events only).', minimum: 1, example: 48213 })
   @IsOptional()
   @IsInteger({ min: 1, max: Number.MAX_SAFE_INTEGER, fromString: true })
   to_seq?: number;
@@ -108,10 +120,11 @@ export class AuditActorDto {
     description: 'API key id, system actor name (`cli`, `bootstrap`, …), or null.',
     nullable: true,
     type: String,
+    example: '01a1f6d6-d054-7392-96ff-c73374591e6b',
   })
   id: string | null;
 
-  @ApiProperty({ description: 'Role of the API key, or null.', nullable: true, type: String })
+  @ApiProperty({ description: 'Role of the API key, or null.', nullable: true, type: String, example: 'client' })
   role: string | null;
 }
 
@@ -119,22 +132,32 @@ export class AuditTargetDto {
   @ApiProperty({ description: 'Kind of thing acted on.', nullable: true, type: String, example: 'verification' })
   type: string | null;
 
-  @ApiProperty({ description: 'Its id.', nullable: true, type: String })
+  @ApiProperty({
+    description: 'Its id.',
+    nullable: true,
+    type: String,
+    example: '01a22bbc-7a65-7df5-8dc9-1a9a2b25f50a',
+  })
   id: string | null;
 }
 
 export class AuditEventDto {
-  @ApiProperty({ description: 'Event id (UUIDv7).', format: 'uuid' })
+  @ApiProperty({ description: 'Event id (UUIDv7).', format: 'uuid', example: '01a22bbc-7a65-7666-8ab8-cce6bc19371b' })
   id: string;
 
   @ApiProperty({
     description: 'Position in the hash chain; null until sealed (shortly after commit).',
     nullable: true,
     type: Number,
+    example: 48213,
   })
   seq: number | null;
 
-  @ApiProperty({ description: 'When it happened (UTC, millisecond precision).', format: 'date-time' })
+  @ApiProperty({
+    description: 'When it happened (UTC, millisecond precision).',
+    format: 'date-time',
+    example: '2026-11-30T09:15:02.117Z',
+  })
   occurred_at: string;
 
   @ApiProperty({ description: 'Who did it.', type: AuditActorDto })
@@ -153,28 +176,46 @@ export class AuditEventDto {
     description: 'Request id (X-Request-Id) of the request that caused it.',
     nullable: true,
     type: String,
+    example: 'c492e044-aa01-414a-bb5f-9c54f1b7002c',
   })
   request_id: string | null;
 
-  @ApiProperty({ description: 'Client IP address.', nullable: true, type: String })
+  @ApiProperty({ description: 'Client IP address.', nullable: true, type: String, example: '203.0.113.24' })
   ip: string | null;
 
   @ApiProperty({
     description: 'Facts about the event; never personal data (masked values or HMACs only).',
     type: Object,
+    example: {
+      channel: 'api',
+      mode: 'name_id_card',
+      client_id: '01a1f6d4-46c6-7ebb-9e02-5cb499515b8d',
+      id_card: '360426********0071',
+    },
   })
   details: unknown;
 
-  @ApiProperty({ description: 'HMAC of the ID number the event concerns, or null.', nullable: true, type: String })
+  @ApiProperty({
+    description: 'HMAC of the ID number the event concerns, or null.',
+    nullable: true,
+    type: String,
+    example: 'dff522d760cacd40b7bba5f274affbb8f2d6280c6e9f0effcec2c50dfa1c3cd0',
+  })
   id_card_hmac: string | null;
 
-  @ApiProperty({ description: 'Hash of the previous chain entry; null until sealed.', nullable: true, type: String })
+  @ApiProperty({
+    description: 'Hash of the previous chain entry; null until sealed.',
+    nullable: true,
+    type: String,
+    example: '5a9b8a5401c9d8eb1700e15e7fa26490ada815030a08f9bfce62b4661247c050',
+  })
   prev_hash: string | null;
 
   @ApiProperty({
     description: 'sha256_hex(prev_hash + "\\n" + canonical event), see docs/audit.md; null until sealed.',
     nullable: true,
     type: String,
+    example: '8cb7965e89a2e6632e82df39b2a3f4d29719ff631ecd873c8ae09402ebd382eb',
   })
   hash: string | null;
 
@@ -187,6 +228,11 @@ export class AuditEventPageDto {
   @ApiProperty({ type: [AuditEventDto], description: 'Events, newest first.' })
   items: AuditEventDto[];
 
-  @ApiProperty({ description: 'Cursor for the next page; null on the last page.', nullable: true, type: String })
+  @ApiProperty({
+    description: 'Cursor for the next page; null on the last page.',
+    nullable: true,
+    type: String,
+    example: 'WyIyMDI2LTExLTMwVDA5OjE1OjAyLjExN1oiLCIwMWEyMmJiYy03YTY1LTc2NjYtOGFiOC1jY2U2YmMxOTM3MWIiXQ',
+  })
   next_cursor: string | null;
 }

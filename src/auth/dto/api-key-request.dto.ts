@@ -22,13 +22,17 @@ export class CreateApiKeyRequestDto {
 }
 
 export class ApiKeyRequestDto {
-  @ApiProperty({ format: 'uuid', description: 'The request (approve and issue it by this id).' })
+  @ApiProperty({
+    format: 'uuid',
+    description: 'The request (approve and issue it by this id).',
+    example: '01a22b7a-66fe-7f1a-8ae6-4f76c56aaea6',
+  })
   id: string;
 
   @ApiProperty({ enum: FULL_PII_ROLES, description: 'Role of the key asked for.' })
   role: Role;
 
-  @ApiProperty({ description: 'Label of the key asked for.' })
+  @ApiProperty({ description: 'Label of the key asked for.', example: 'compliance officer Li' })
   name: string;
 
   @ApiProperty({
@@ -37,16 +41,30 @@ export class ApiKeyRequestDto {
   })
   status: ApprovalStatus;
 
-  @ApiProperty({ format: 'uuid', description: 'The admin key that asked.' })
+  @ApiProperty({
+    format: 'uuid',
+    description: 'The admin key that asked.',
+    example: '01a1e1e3-27f2-7308-ab86-7d3398dcc4d3',
+  })
   requested_by_key_id: string;
 
-  @ApiProperty({ format: 'uuid', nullable: true, type: String, description: 'The second admin key that approved.' })
+  @ApiProperty({
+    format: 'uuid',
+    nullable: true,
+    type: String,
+    description: 'The second admin key that approved.',
+    example: '01a1e1e7-304f-7b45-9d22-75998427518a',
+  })
   approved_by_key_id: string | null;
 
-  @ApiProperty({ format: 'date-time', description: 'When it was asked (UTC).' })
+  @ApiProperty({ format: 'date-time', description: 'When it was asked (UTC).', example: '2026-11-30T08:02:51.774Z' })
   created_at: string;
 
-  @ApiProperty({ format: 'date-time', description: 'After this it can be neither approved nor issued.' })
+  @ApiProperty({
+    format: 'date-time',
+    description: 'After this it can be neither approved nor issued.',
+    example: '2026-12-01T08:02:51.774Z',
+  })
   expires_at: string;
 
   static from(r: ApprovalRecord): ApiKeyRequestDto {

@@ -23,6 +23,7 @@ export class CreateApiKeyDto {
   @ApiPropertyOptional({
     description: 'The client app a `client` key belongs to (required for role client, refused otherwise).',
     format: 'uuid',
+    example: '01a1f6d4-46c6-7ebb-9e02-5cb499515b8d',
   })
   @IsOptional()
   @IsUUID()
@@ -30,7 +31,11 @@ export class CreateApiKeyDto {
 }
 
 export class ApiKeyDto {
-  @ApiProperty({ description: 'Key id (used to revoke it).', format: 'uuid' })
+  @ApiProperty({
+    description: 'Key id (used to revoke it).',
+    format: 'uuid',
+    example: '01a1f6d6-d054-7392-96ff-c73374591e6b',
+  })
   id: string;
 
   @ApiProperty({ description: 'Visible, non-secret start of the key.', example: 'idg_test_AbCd1234' })
@@ -39,7 +44,7 @@ export class ApiKeyDto {
   @ApiProperty({ description: 'Role of the key.', enum: ROLES })
   role: Role;
 
-  @ApiProperty({ description: 'Label given at creation.' })
+  @ApiProperty({ description: 'Label given at creation.', example: 'checkout service (prod)' })
   name: string;
 
   @ApiProperty({
@@ -47,13 +52,18 @@ export class ApiKeyDto {
     format: 'uuid',
     nullable: true,
     type: String,
+    example: '01a1f6d4-46c6-7ebb-9e02-5cb499515b8d',
   })
   client_id: string | null;
 
-  @ApiProperty({ description: 'Name of that client app.', nullable: true, type: String })
+  @ApiProperty({ description: 'Name of that client app.', nullable: true, type: String, example: 'acme-checkout' })
   client: string | null;
 
-  @ApiProperty({ description: 'When the key was created (UTC).', format: 'date-time' })
+  @ApiProperty({
+    description: 'When the key was created (UTC).',
+    format: 'date-time',
+    example: '2026-11-20T02:43:55.604Z',
+  })
   created_at: string;
 
   @ApiProperty({
@@ -61,6 +71,7 @@ export class ApiKeyDto {
     format: 'date-time',
     nullable: true,
     type: String,
+    example: '2026-11-30T10:42:19.506Z',
   })
   revoked_at: string | null;
 
@@ -69,6 +80,7 @@ export class ApiKeyDto {
     format: 'date-time',
     nullable: true,
     type: String,
+    example: '2026-11-30T09:15:02.094Z',
   })
   last_used_at: string | null;
 
@@ -90,7 +102,7 @@ export class ApiKeyDto {
 export class IssuedApiKeyDto extends ApiKeyDto {
   @ApiProperty({
     description: 'The key itself. Shown only in this response: store it now.',
-    example: 'idg_test_AbCd1234…',
+    example: 'idg_test_AbCd1234VMzc_3oNQzF8prvCHx4Wmxg-v1cJi5-d',
   })
   key: string;
 
@@ -103,6 +115,11 @@ export class ApiKeyPageDto {
   @ApiProperty({ type: [ApiKeyDto], description: 'Keys, newest first.' })
   items: ApiKeyDto[];
 
-  @ApiProperty({ description: 'Cursor for the next page; null on the last page.', nullable: true, type: String })
+  @ApiProperty({
+    description: 'Cursor for the next page; null on the last page.',
+    nullable: true,
+    type: String,
+    example: 'WyIwMWExZjZkNi1kMDU0LTczOTItOTZmZi1jNzMzNzQ1OTFlNmIiXQ',
+  })
   next_cursor: string | null;
 }

@@ -53,19 +53,22 @@ export class UsageQueryDto {
 }
 
 export class UsageTotalsDto {
-  @ApiProperty({ description: 'Verifications recorded in the period.' })
+  @ApiProperty({ description: 'Verifications recorded in the period.', example: 1240 })
   calls: number;
 
-  @ApiProperty({ description: 'Of them, charged.' })
+  @ApiProperty({ description: 'Of them, charged.', example: 1198 })
   charged_calls: number;
 
-  @ApiProperty({ description: 'Of them, with the charge not known yet (settled by reconciliation).' })
+  @ApiProperty({ description: 'Of them, with the charge not known yet (settled by reconciliation).', example: 3 })
   unknown_calls: number;
 
-  @ApiProperty({ description: 'Charged amount in minor units of `currency` (unknown calls not included).' })
+  @ApiProperty({
+    description: 'Charged amount in minor units of `currency` (unknown calls not included).',
+    example: 59900,
+  })
   amount: number;
 
-  @ApiProperty({ description: 'What the unknown calls would cost if all were charged (minor units).' })
+  @ApiProperty({ description: 'What the unknown calls would cost if all were charged (minor units).', example: 150 })
   unknown_amount: number;
 
   @ApiProperty({ description: 'ISO 4217 currency code.', example: 'CNY' })
@@ -81,10 +84,18 @@ export class UsageItemDto extends UsageTotalsDto {
 }
 
 export class UsageReportDto {
-  @ApiProperty({ description: 'Start of the period (inclusive, UTC).', format: 'date-time' })
+  @ApiProperty({
+    description: 'Start of the period (inclusive, UTC).',
+    format: 'date-time',
+    example: '2026-10-31T16:00:00.000Z',
+  })
   from: string;
 
-  @ApiProperty({ description: 'End of the period (exclusive, UTC).', format: 'date-time' })
+  @ApiProperty({
+    description: 'End of the period (exclusive, UTC).',
+    format: 'date-time',
+    example: '2026-11-30T16:00:00.000Z',
+  })
   to: string;
 
   @ApiProperty({ description: 'Time zone of day boundaries.', example: 'Asia/Shanghai' })

@@ -1,5 +1,6 @@
 import { Body, Controller, Get, Post, Query } from '@nestjs/common';
-import { ApiConflictResponse, ApiCreatedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { ApiCreatedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { BODY_PROBLEMS, PAGE_QUERY_PROBLEM } from '../../common/api-problems';
 import { CurrentAuditContext } from '../../audit/audit-context.decorator';
 import type { AuditContext } from '../../audit/audit-vocabulary';
 import { Authenticated, CurrentPrincipal } from '../../auth/authenticated.decorator';
@@ -19,9 +20,24 @@ export class PricesController {
     summary: 'Add a price with a validity start',
     description:
       'Verifications made from `valid_from` on cost `amount` when charged; earlier ones keep their price. Prices are never changed or deleted: to change a price, add one.',
+    errors: {
+      ...BODY_PROBLEMS,
+      400: {
+        description: 'A field is missing or malformed, or `valid_from` is in the past.',
+        errors: [
+          {
+            field: 'valid_from',
+            message: 'must not be in the past: price history is immutable, add a price that starts now or later',
+          },
+        ],
+      },
+      409: {
+        description: 'A price with that valid_from exists.',
+        detail: 'A price with that valid_from exists; prices are never changed.',
+      },
+    },
   })
   @ApiCreatedResponse({ type: PriceDto })
-  @ApiConflictResponse({ description: 'A price with that valid_from exists.' })
   async create(
     @Body() body: CreatePriceDto,
     @CurrentPrincipal() principal: Principal,
@@ -36,7 +52,11 @@ export class PricesController {
   }
 
   @Get()
-  @Authenticated({ roles: ['admin', 'finance'], summary: 'List prices and the price in force now' })
+  @Authenticated({
+    roles: ['admin', 'finance'],
+    summary: 'List prices and the price in force now',
+    errors: { 400: PAGE_QUERY_PROBLEM },
+  })
   @ApiOkResponse({ type: PricePageDto })
   async list(@Query() query: PageQueryDto): Promise<PricePageDto> {
     const [page, current] = await Promise.all([

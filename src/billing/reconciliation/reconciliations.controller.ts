@@ -1,16 +1,7 @@
 import { Controller, Get, Param, Post, Query, Req, Res } from '@nestjs/common';
-import {
-  ApiBadRequestResponse,
-  ApiBody,
-  ApiConsumes,
-  ApiCreatedResponse,
-  ApiExtraModels,
-  ApiNotFoundResponse,
-  ApiOkResponse,
-  ApiProduces,
-  ApiTags,
-} from '@nestjs/swagger';
+import { ApiBody, ApiConsumes, ApiCreatedResponse, ApiExtraModels, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
+import { ID_PARAM_PROBLEM, NOT_FOUND_BY_ID, PAGE_QUERY_PROBLEM } from '../../common/api-problems';
 import { CurrentAuditContext } from '../../audit/audit-context.decorator';
 import type { AuditContext } from '../../audit/audit-vocabulary';
 import { streamToResponse } from '../../audit/stream-response';
@@ -29,6 +20,12 @@ import { ReconciliationService } from './reconciliation.service';
 import { STATEMENT_HEADER } from './statement-rules';
 import { openStatementUpload } from './statement-upload';
 
+/** A real export of a two-line statement that matched nothing of ours (an example in the API docs). */
+const RECONCILIATION_CSV_EXAMPLE =
+  'seq,line_no,status,trace_id,called_at,vendor_result,vendor_charged,vendor_amount,verification_id,match_method,internal_charge_status,internal_result,internal_amount,settlement,problem\n2,2,missing_internal,6f1c2e0a-9b8d-4c3e-a1f2-3d4e5f6a7b8c,2026-11-30T09:15:02.000Z,0,true,50,,,,,,,\n3,3,missing_internal,0b7e4d21-5c6a-4f89-9e3d-2a1b0c9d8e7f,2026-11-30T09:15:05.000Z,-2,false,0,,,,,,,\n';
+
+const RECONCILIATION_NOT_FOUND = NOT_FOUND_BY_ID('reconciliation', 'No such reconciliation.');
+
 @ApiTags('billing')
 @ApiExtraModels(AmountPairDto)
 @Controller('v1/billing/reconciliations')
@@ -44,6 +41,31 @@ export class ReconciliationsController {
       'or as a text/csv body. Every line is matched by trace id; unknown charges of ours that the statement settles become ' +
       'charged / not charged (audited). A file that is not a statement is refused with 400 and nothing is stored; malformed ' +
       'lines are reported with their line number. Re-running the same statement gives the same counts and settles nothing.',
+    errors: {
+      400: {
+        description: 'Not a statement (its header), or a malformed period (the field named).',
+        errors: [
+          { field: 'file', message: `is not a vendor statement: the first line must be exactly ${STATEMENT_HEADER}` },
+        ],
+      },
+      413: {
+        description: 'A multipart field or part count beyond the limits (the statement itself may be any size).',
+        detail: 'The body exceeds the limit of 5242880 bytes.',
+      },
+      415: {
+        description: 'Neither multipart/form-data nor text/csv.',
+        detail: 'Send the statement as multipart/form-data (field `file`) or as a text/csv body.',
+      },
+      429: {
+        description:
+          'Other statements are being read or matched on this instance; nothing was stored (Retry-After: 60).',
+        detail: 'Other statements are being reconciled on this instance; nothing was stored. Retry in a minute.',
+      },
+      503: {
+        description: 'Another statement is still being matched; nothing was stored (Retry-After: 60).',
+        detail: 'Another statement is still being matched; retry later.',
+      },
+    },
   })
   @ApiConsumes('multipart/form-data', 'text/csv')
   @ApiBody({
@@ -57,9 +79,17 @@ export class ReconciliationsController {
         to: { type: 'string', description: 'Optional period end (before the file part).' },
       },
     },
+    examples: {
+      statement: {
+        summary: 'A vendor statement (the text/csv body, or the content of the `file` part)',
+        value:
+          `${STATEMENT_HEADER}\n` +
+          '6f1c2e0a-9b8d-4c3e-a1f2-3d4e5f6a7b8c,2026-11-30T09:15:02Z,0,true,50\n' +
+          '0b7e4d21-5c6a-4f89-9e3d-2a1b0c9d8e7f,2026-11-30T09:15:05Z,-2,false,0\n',
+      },
+    },
   })
   @ApiCreatedResponse({ type: ReconciliationDto })
-  @ApiBadRequestResponse({ description: 'Not a statement (header), or a bad period (problem+json naming the field).' })
   async create(
     @Req() req: Request,
     @Query() query: ReconcileQueryDto,
@@ -72,17 +102,23 @@ export class ReconciliationsController {
   }
 
   @Get(':id')
-  @Authenticated({ roles: ['finance', 'admin'], summary: 'A reconciliation: counts, amounts and settlements' })
+  @Authenticated({
+    roles: ['finance', 'admin'],
+    summary: 'A reconciliation: counts, amounts and settlements',
+    errors: { 400: ID_PARAM_PROBLEM, 404: RECONCILIATION_NOT_FOUND },
+  })
   @ApiOkResponse({ type: ReconciliationDto })
-  @ApiNotFoundResponse({ description: 'No such reconciliation.' })
   get(@Param('id', uuidParam('id')) id: string): Promise<ReconciliationDto> {
     return this.reconciliations.summary(id);
   }
 
   @Get(':id/items')
-  @Authenticated({ roles: ['finance', 'admin'], summary: 'The items of a reconciliation, in report order' })
+  @Authenticated({
+    roles: ['finance', 'admin'],
+    summary: 'The items of a reconciliation, in report order',
+    errors: { 400: [ID_PARAM_PROBLEM, PAGE_QUERY_PROBLEM], 404: RECONCILIATION_NOT_FOUND },
+  })
   @ApiOkResponse({ type: ReconciliationItemPageDto })
-  @ApiNotFoundResponse({ description: 'No such reconciliation.' })
   items(
     @Param('id', uuidParam('id')) id: string,
     @Query() query: ReconciliationItemsQueryDto,
@@ -91,10 +127,15 @@ export class ReconciliationsController {
   }
 
   @Get(':id/export')
-  @Authenticated({ roles: ['finance', 'admin'], summary: 'Export a reconciliation’s items as CSV (streamed)' })
-  @ApiProduces('text/csv')
-  @ApiOkResponse({ description: 'CSV with one row per item, in report order.' })
-  @ApiNotFoundResponse({ description: 'No such reconciliation.' })
+  @Authenticated({
+    roles: ['finance', 'admin'],
+    summary: 'Export a reconciliation’s items as CSV (streamed)',
+    errors: { 400: ID_PARAM_PROBLEM, 404: RECONCILIATION_NOT_FOUND },
+  })
+  @ApiOkResponse({
+    description: 'CSV with one row per item, in report order.',
+    content: { 'text/csv': { schema: { type: 'string' }, example: RECONCILIATION_CSV_EXAMPLE } },
+  })
   async export(
     @Param('id', uuidParam('id')) id: string,
     @Query() query: ReconciliationExportQueryDto,

@@ -1,5 +1,5 @@
 import { Controller, Get, Headers, Query, Res } from '@nestjs/common';
-import { ApiOkResponse, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiExtraModels, ApiOkResponse, ApiTags, getSchemaPath } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { Authenticated } from '../../auth/authenticated.decorator';
 import { csvRows } from '../../common/csv-safety';
@@ -32,9 +32,26 @@ export class UsageController {
     roles: ['finance', 'admin'],
     summary: 'Usage: calls, charged calls and amounts per day, client or result',
     description: 'Computed in PostgreSQL. `format=csv` (or `Accept: text/csv`) returns the same items as CSV.',
+    errors: {
+      400: {
+        description: 'A parameter is missing or malformed, or the period is empty or too long.',
+        errors: [{ field: 'to', message: 'must be after from' }],
+      },
+    },
   })
-  @ApiOkResponse({ type: UsageReportDto })
-  @ApiProduces('application/json', 'text/csv')
+  @ApiExtraModels(UsageReportDto)
+  @ApiOkResponse({
+    description: 'The report (JSON), or its items as CSV.',
+    content: {
+      'application/json': { schema: { $ref: getSchemaPath(UsageReportDto) } },
+      'text/csv': {
+        schema: { type: 'string' },
+        example:
+          'key,calls,charged_calls,unknown_calls,amount,unknown_amount,currency\r\n' +
+          '01a22e5e-cce7-77bb-ad43-25d43bd93d76,1284,1190,2,59500,100,CNY\r\n',
+      },
+    },
+  })
   async get(
     @Query() query: UsageQueryDto,
     @Headers('accept') accept: string | undefined,

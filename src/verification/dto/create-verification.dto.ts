@@ -30,8 +30,11 @@ function HoldsNoIdCardNumber(): PropertyDecorator {
  */
 export class CreateVerificationDto extends DropInRequestDto {
   @ApiPropertyOptional({
+    type: String,
     description:
       'Not supported: the upstream accepts image URLs only. Host the image and send `image_url`. Sending this field is refused with 400.',
+    example:
+      '/9j/4AAQSkZJRgABAQEASABIAAD/2wBDAAgGBgcGBQgHBwcJCQgKDBQNDAsLDBkSEw8UHRofHh0aHBwgJC4nICIsIxwcKDcpLDAxNDQ0Hyc5PTgyPC4zNDL/',
   })
   // Null too: whatever is sent here gets the message that says what to send instead.
   @Nullable()

@@ -102,6 +102,15 @@ export class DropInRequestDto {
         },
       },
     },
+    example: [
+      {
+        algorithm: 'AES-256-CBC',
+        ciphertext_blob:
+          'O7AzyLteSXdiFvo1yhaYLcBjPNjUdaNFk43t2o2iiOOXRUEf8Xa5h3xLqMMvfQDJQecF3te3Zbwp1V9qS2oY6m9glAfcVEj8JmJxRfPqtwmEDD7EDIuHQ6MM2jESvzwgziWza9DrmIcLqzkVJb8QIlqQflLx7xbM',
+        encrypt_list: ['id_card'],
+        iv: 'PdZidipOeTdYmTC6',
+      },
+    ],
   })
   @IsOptional()
   @IsVendorEncryption()

@@ -10,6 +10,7 @@ export class VerificationFiltersDto extends PageQueryDto {
     description:
       'Created at or after this instant (ISO 8601 with a zone, or a date: UTC midnight; 0001-01-02 to 9999-12-31).',
     format: 'date-time',
+    example: '2026-11-23T00:00:00+08:00',
   })
   @IsOptional()
   @IsDateTime({ toDate: true })
@@ -19,6 +20,7 @@ export class VerificationFiltersDto extends PageQueryDto {
     description:
       'Created before this instant (ISO 8601 with a zone, or a date: UTC midnight; 0001-01-02 to 9999-12-31).',
     format: 'date-time',
+    example: '2026-12-01T00:00:00+08:00',
   })
   @IsOptional()
   @IsDateTime({ toDate: true })
@@ -41,12 +43,13 @@ export class VerificationFiltersDto extends PageQueryDto {
   @ApiPropertyOptional({
     description: 'Client app id (compliance only; a client key always sees only its own).',
     format: 'uuid',
+    example: '01a1f6d4-46c6-7ebb-9e02-5cb499515b8d',
   })
   @IsOptional()
   @IsUUID()
   client?: string;
 
-  @ApiPropertyOptional({ description: 'The client’s own reference.', maxLength: 255 })
+  @ApiPropertyOptional({ description: 'The client’s own reference.', example: 'order-1234', maxLength: 255 })
   @IsOptional()
   @IsString()
   @MaxLength(255)

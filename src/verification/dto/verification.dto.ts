@@ -3,7 +3,7 @@ import { ApiProperty } from '@nestjs/swagger';
 const RESULT_CODES = ['0', '-1', '-2', '-3', '-4', '-5', '-6', '-7'];
 
 export class VerificationDto {
-  @ApiProperty({ description: 'Verification id.', format: 'uuid' })
+  @ApiProperty({ description: 'Verification id.', format: 'uuid', example: '01a22bbc-7a65-7df5-8dc9-1a9a2b25f50a' })
   id: string;
 
   @ApiProperty({
@@ -30,7 +30,12 @@ export class VerificationDto {
   })
   description: string | null;
 
-  @ApiProperty({ description: 'Whether the call was charged; null while not known.', nullable: true, type: Boolean })
+  @ApiProperty({
+    description: 'Whether the call was charged; null while not known.',
+    nullable: true,
+    type: Boolean,
+    example: true,
+  })
   charged: boolean | null;
 
   @ApiProperty({ description: 'Charge status.', enum: ['charged', 'not_charged', 'unknown'] })
@@ -50,6 +55,7 @@ export class VerificationDto {
   @ApiProperty({
     description:
       'True when the result was reused from an earlier verification within the client’s reuse window (not charged).',
+    example: false,
   })
   reused: boolean;
 
@@ -70,24 +76,28 @@ export class VerificationDto {
   @ApiProperty({
     description:
       'Sex read from the card (image mode): for compliance, and in the answer to the client’s own image submission; empty otherwise (withheld from masked views).',
+    example: '',
   })
   sex: string;
 
   @ApiProperty({
     description:
       'Ethnic group read from the card (image mode): for compliance, and in the answer to the client’s own image submission; empty otherwise (withheld from masked views).',
+    example: '',
   })
   nation: string;
 
   @ApiProperty({
     description:
       'Birth date read from the card (image mode): for compliance, and in the answer to the client’s own image submission; empty otherwise (withheld from masked views: it is what the ID number’s mask hides).',
+    example: '',
   })
   birth: string;
 
   @ApiProperty({
     description:
       'Address read from the card (image mode): for compliance, and in the answer to the client’s own image submission; empty otherwise (withheld from masked views).',
+    example: '',
   })
   address: string;
 
@@ -95,6 +105,7 @@ export class VerificationDto {
     description: 'The client’s own reference, if given (shown to every role that may read the verification).',
     nullable: true,
     type: String,
+    example: 'order-1234',
   })
   reference: string | null;
 
@@ -102,13 +113,22 @@ export class VerificationDto {
     description: 'The upstream’s trace id for this call, when it gave one.',
     nullable: true,
     type: String,
+    example: 'f3457c23-da79-4d7a-ad7b-e94bc622f43f',
   })
   upstream_trace_id: string | null;
 
-  @ApiProperty({ description: 'The client app this verification belongs to.', format: 'uuid' })
+  @ApiProperty({
+    description: 'The client app this verification belongs to.',
+    format: 'uuid',
+    example: '01a1f6d4-46c6-7ebb-9e02-5cb499515b8d',
+  })
   client_id: string;
 
-  @ApiProperty({ description: 'When the verification was recorded (UTC).', format: 'date-time' })
+  @ApiProperty({
+    description: 'When the verification was recorded (UTC).',
+    format: 'date-time',
+    example: '2026-11-30T09:15:02.117Z',
+  })
   created_at: string;
 
   @ApiProperty({
@@ -116,6 +136,7 @@ export class VerificationDto {
     format: 'date-time',
     nullable: true,
     type: String,
+    example: '2026-11-30T09:15:02.846Z',
   })
   completed_at: string | null;
 }
@@ -124,6 +145,11 @@ export class VerificationPageDto {
   @ApiProperty({ type: [VerificationDto], description: 'Verifications, newest first.' })
   items: VerificationDto[];
 
-  @ApiProperty({ description: 'Cursor for the next page; null on the last page.', nullable: true, type: String })
+  @ApiProperty({
+    description: 'Cursor for the next page; null on the last page.',
+    nullable: true,
+    type: String,
+    example: 'WyIwMWEyMmJiYy03YTY1LTdkZjUtOGRjOS0xYTlhMmIyNWY1MGEiXQ',
+  })
   next_cursor: string | null;
 }

@@ -35,6 +35,7 @@ export class PriceDto {
     nullable: true,
     type: String,
     format: 'uuid',
+    example: '01a20c3f-6ab8-795f-a32a-344ff94eb941',
   })
   id: string | null;
 
@@ -44,7 +45,11 @@ export class PriceDto {
   @ApiProperty({ description: 'ISO 4217 currency code.', example: 'CNY' })
   currency: string;
 
-  @ApiProperty({ description: 'When the price starts to apply (UTC).', format: 'date-time' })
+  @ApiProperty({
+    description: 'When the price starts to apply (UTC).',
+    format: 'date-time',
+    example: '2026-11-25T16:00:00.000Z',
+  })
   valid_from: string;
 
   static from(p: PriceVersion): PriceDto {
@@ -62,6 +67,11 @@ export class PricePageDto {
   })
   current: PriceDto;
 
-  @ApiProperty({ description: 'Cursor for the next page; null on the last page.', nullable: true, type: String })
+  @ApiProperty({
+    description: 'Cursor for the next page; null on the last page.',
+    nullable: true,
+    type: String,
+    example: 'WyIyMDI2LTExLTI1VDE2OjAwOjAwLjAwMFoiXQ',
+  })
   next_cursor: string | null;
 }
