@@ -13,12 +13,15 @@ import { SearchVerificationsDto, VerificationFiltersDto } from './dto/list-verif
 import { VerificationDto, VerificationPageDto } from './dto/verification.dto';
 import { SubmissionService } from './submission.service';
 import { VerificationReadsService, seesFullPii } from './verification-reads.service';
-import { PiiView, toVerificationDto } from './verification-view';
+import { toVerificationDto } from './verification-view';
 import { VerificationFilters } from './verification.types';
 
-/** Reads show personal data in full to compliance only; to everyone else (finance, a client reading its own) masked. */
-function readView(principal: Principal): PiiView {
-  return seesFullPii(principal) ? 'full' : 'masked';
+/**
+ * Reads show personal data in full to compliance only, unless it asks for the masked view;
+ * to everyone else (finance, a client reading its own) masked.
+ */
+function readView(principal: Principal, asked: 'full' | 'masked' = 'full'): 'full' | 'masked' {
+  return seesFullPii(principal) && asked === 'full' ? 'full' : 'masked';
 }
 
 function filtersOf(dto: VerificationFiltersDto & Partial<SearchVerificationsDto>): VerificationFilters {
@@ -238,15 +241,17 @@ export class VerificationsController {
     filters: VerificationFiltersDto & Partial<SearchVerificationsDto>,
     audit: AuditContext,
   ): Promise<VerificationPageDto> {
+    const view = readView(principal, filters.view);
     const page = await this.reads.listVerifications(
       principal,
       filtersOf(filters),
       filters.cursor,
       filters.limit ?? 50,
       audit,
+      view,
     );
     return {
-      items: page.items.map((v) => toVerificationDto(v, readView(principal))),
+      items: page.items.map((v) => toVerificationDto(v, view)),
       next_cursor: page.next_cursor,
     };
   }

@@ -16,6 +16,12 @@ import { KNOWN, startWithSandbox, UNKNOWN_VALID_ID, VerificationHarness } from '
 // Browser globals used inside page.evaluate() (this project compiles without the DOM lib).
 interface PageElement {
   outerHTML: string;
+  scrollWidth: number;
+  clientWidth: number;
+  parentElement: PageElement | null;
+  getBoundingClientRect(): { right: number };
+  querySelector(selector: string): PageElement | null;
+  textContent: string | null;
   labels?: { length: number } | null;
   width: number;
   getAttribute(name: string): string | null;
@@ -23,6 +29,7 @@ interface PageElement {
 }
 declare const document: {
   activeElement: PageElement | null;
+  documentElement: PageElement;
   querySelector(selector: string): PageElement | null;
   querySelectorAll(selector: string): ArrayLike<PageElement>;
 };
@@ -122,9 +129,23 @@ describeInChromium('console in headless Chromium', () => {
   const person = KNOWN[0];
   let statementFile: string;
 
+  /** A screenshot at the context's 1,280 px, and nothing wider than that: no table overflows its place. */
   async function shot(name: string) {
     mkdirSync(SHOTS, { recursive: true });
     await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+    const overflow = await page.evaluate(() => {
+      const out: string[] = [];
+      const width = document.documentElement.clientWidth;
+      if (document.documentElement.scrollWidth > width) out.push(`page ${document.documentElement.scrollWidth}px`);
+      for (const t of Array.from(document.querySelectorAll('table'))) {
+        const name = t.querySelector('caption')?.textContent ?? '(table)';
+        const room = t.parentElement?.clientWidth ?? width;
+        if (t.getBoundingClientRect().right > width + 1 || t.scrollWidth > room + 1)
+          out.push(`${name}: ${t.scrollWidth}px in ${room}px`);
+      }
+      return out;
+    });
+    expect({ shot: name, overflow }).toEqual({ shot: name, overflow: [] });
   }
 
   async function signIn(key: string) {
@@ -221,6 +242,10 @@ describeInChromium('console in headless Chromium', () => {
     expectHttpErrors(401); // the page reports them; it does not crash
     await page.goto(`${base}/console/`);
     await expect(page.evaluate(() => document.activeElement?.getAttribute('name'))).resolves.toBe('key');
+    // This instance runs the sandbox: its keys are idg_test_ (the placeholder follows the mode).
+    await page.waitForFunction(
+      () => document.querySelector('input[name=key]')?.getAttribute('placeholder') === 'idg_test_…',
+    );
     await shot('01-sign-in');
     await page.keyboard.type('idg_test_notakey0000000000000000');
     await page.keyboard.press('Enter');
@@ -242,20 +267,24 @@ describeInChromium('console in headless Chromium', () => {
     await expect(page.evaluate(() => Object.keys(sessionStorage as object))).resolves.toEqual(['idgate.console.key']);
     await expect(unlabelledFields()).resolves.toEqual([]);
 
-    // All, then page by 25 is more than we have: one page, newest first.
-    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    // On open, without a search: the newest verifications (25 a page is more than we have), masked.
     const rows = page.locator('table tbody tr');
     await page.getByText('8 verification(s) on this page.').waitFor();
     await expect(rows.count()).resolves.toBe(8);
+    const listed = (await rows.allTextContents()).join('\n');
+    expect(listed).toContain(`${person.id_card.slice(0, 6)}********${person.id_card.slice(-4)}`);
+    for (const p of KNOWN.slice(0, 5)) expect(listed).not.toContain(p.id_card);
+    // So opening the page read no personal data: nothing recorded as viewed.
+    await expect(h.t.prisma.auditEvent.count({ where: { action: 'verification.viewed' } })).resolves.toBe(0);
 
-    // Exact ID number: the full record comes back (compliance sees PII), and the URL has not changed.
+    // Exact ID number: found, still masked in the list, and the URL has not changed.
     const urlBefore = page.url();
     const historyBefore = await page.evaluate(() => history.length);
     await page.getByLabel('ID number (exact)').fill(person.id_card);
     await page.getByRole('button', { name: 'Search', exact: true }).click();
     await page.getByText('1 verification(s) on this page.').waitFor();
-    await expect(rows.first().textContent()).resolves.toContain(person.id_card);
-    await expect(rows.first().textContent()).resolves.toContain(person.name);
+    await expect(rows.first().textContent()).resolves.toContain(person.id_card.slice(-4));
+    await expect(rows.first().textContent()).resolves.not.toContain(person.id_card);
     expect(page.url()).toBe(urlBefore);
     expect(page.url()).toBe(`${base}/console/`);
     await expect(page.evaluate(() => history.length)).resolves.toBe(historyBefore);

@@ -215,6 +215,38 @@ describe('personal data per role and field (issue 12.1)', () => {
     }
   });
 
+  it('compliance browsing with view=masked sees what finance sees, and no read of personal data is recorded', async () => {
+    const viewedBefore = await h.t.prisma.auditEvent.count({ where: { action: 'verification.viewed' } });
+    const list = await h.t.http
+      .get('/v1/verifications')
+      .query({ limit: 100, view: 'masked' })
+      .set(as(keys.compliance))
+      .expect(200);
+    const search = await h.t.http
+      .post('/v1/verifications/search')
+      .set(as(keys.compliance))
+      .send({ limit: 100, view: 'masked' })
+      .expect(200);
+    for (const page of [list.body.items, search.body.items] as Array<Array<Record<string, string>>>) {
+      for (const v of made) {
+        const item = page.find((i) => i.id === v.id)!;
+        expect(item).toBeDefined();
+        for (const f of FIELDS) {
+          expect({ f, v: item[f] }).toEqual({ f, v: expected(READS.finance[f], f, v.person, v.mode) });
+        }
+      }
+      maskedBodies.push(page);
+    }
+    expect(await h.t.prisma.auditEvent.count({ where: { action: 'verification.viewed' } })).toBe(viewedBefore);
+    // Opening one record is the audited read.
+    const one = await h.t.http.get(`/v1/verifications/${made[0].id}`).set(as(keys.compliance)).expect(200);
+    expect(one.body.id_card).toBe(made[0].person.id_card);
+    expect(await h.t.prisma.auditEvent.count({ where: { action: 'verification.viewed' } })).toBe(viewedBefore + 1);
+    // Only the two views exist; anything else names the field.
+    const bad = await h.t.http.get('/v1/verifications').query({ view: 'raw' }).set(as(keys.compliance)).expect(400);
+    expect(bad.body.errors).toEqual([{ field: 'view', message: 'must be one of the following values: full, masked' }]);
+  });
+
   it('another client sees none of them', async () => {
     for (const v of made) await h.t.http.get(`/v1/verifications/${v.id}`).set(as(otherClient)).expect(404);
   });

@@ -59,6 +59,16 @@ export class VerificationFiltersDto extends PageQueryDto {
   @IsOptional()
   @IsIn(['pending', 'completed', 'failed', 'unknown'])
   status?: string;
+
+  @ApiPropertyOptional({
+    description:
+      'How personal data is shown. `full` (the default) shows it in full to compliance, and each record so read is an audited read; `masked` shows it as finance and clients always see it (`张*`, the ID number’s first 6 and last 4 characters) and audits no read: for browsing, before opening one record.',
+    enum: ['full', 'masked'],
+    example: 'masked',
+  })
+  @IsOptional()
+  @IsIn(['full', 'masked'])
+  view?: 'full' | 'masked';
 }
 
 /** The search body: the same filters plus exact personal-data matches (never in a URL). */

@@ -53,6 +53,9 @@ function renderSignIn(message) {
     required: true,
     placeholder: 'idg_live_…',
   });
+  void keyPlaceholder().then((text) => {
+    if (text) input.placeholder = text;
+  });
   const button = h('button', { type: 'submit' }, 'Sign in');
   const form = h(
     'form',
@@ -107,6 +110,17 @@ function renderSignIn(message) {
     ),
   );
   input.focus();
+}
+
+/** The key prefix this instance issues: idg_test_ when it runs the sandbox (its readiness report says which). */
+async function keyPlaceholder() {
+  try {
+    const res = await fetch('/health/ready', { headers: { Accept: 'application/json' }, cache: 'no-store' });
+    const mode = (await res.json())?.upstream?.mode;
+    return mode === 'sandbox' ? 'idg_test_…' : mode === 'vendor' ? 'idg_live_…' : null;
+  } catch {
+    return null;
+  }
 }
 
 function start(me) {

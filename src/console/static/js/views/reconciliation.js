@@ -228,6 +228,10 @@ export function reconciliationView() {
     void pages.first().catch(() => {});
   }
 
+  function stacked(first, second) {
+    return h('span', { class: 'stacked' }, h('span', {}, first), h('span', { class: 'sub' }, second));
+  }
+
   function renderItems(list) {
     replace(
       items,
@@ -245,12 +249,27 @@ export function reconciliationView() {
             cell: (i) =>
               i.called_at ? h('span', { class: 'nowrap', title: i.called_at }, localTime(i.called_at)) : '—',
           },
-          { label: 'Vendor result', cell: (i) => resultText(i.vendor_result) },
-          { label: 'Vendor charged', cell: (i) => (i.vendor_charged === null ? '—' : i.vendor_charged ? 'yes' : 'no') },
-          { label: 'Vendor amount', num: true, cell: (i) => money(i.vendor_amount, current.currency) },
-          { label: 'Our result', cell: (i) => resultText(i.internal_result) },
-          { label: 'Our charge', cell: (i) => i.internal_charge_status ?? '—' },
-          { label: 'Our amount', num: true, cell: (i) => money(i.internal_amount, current.currency) },
+          // Each side in one stacked cell (result, then charge · amount): twelve columns overflowed at 1,280 px.
+          {
+            label: 'Vendor',
+            cell: (i) =>
+              stacked(
+                resultText(i.vendor_result),
+                i.vendor_charged === null && i.vendor_amount === null
+                  ? ''
+                  : `${i.vendor_charged === null ? '—' : i.vendor_charged ? 'charged' : 'not charged'} · ${money(i.vendor_amount, current.currency)}`,
+              ),
+          },
+          {
+            label: 'Ours',
+            cell: (i) =>
+              stacked(
+                resultText(i.internal_result),
+                i.internal_charge_status === null && i.internal_amount === null
+                  ? ''
+                  : `${i.internal_charge_status ?? '—'} · ${money(i.internal_amount, current.currency)}`,
+              ),
+          },
           { label: 'Settled', cell: (i) => i.settlement ?? '' },
           { label: 'Problem', cell: (i) => i.problem ?? '' },
         ],

@@ -5,8 +5,10 @@ import { busy, clearError, errorBox, pager, showError, statusLine } from '../ui.
 import { auditEventsTable } from './audit.js';
 
 /*
- * Compliance: search verifications (always by POST, so neither an ID number
- * nor any other filter reaches a URL), page through them, open one.
+ * Compliance: the newest verifications on open, search them (always by POST, so
+ * neither an ID number nor any other filter reaches a URL), page through them,
+ * open one. Lists are asked for masked (view=masked), so browsing is no read of
+ * personal data; opening a record shows it in full, and that read is audited.
  */
 
 const RESULT_OPTIONS = [
@@ -79,7 +81,8 @@ export function verificationsView() {
     ),
   );
 
-  let filters = {};
+  // Lists are masked: what a page shows is what finance sees, and no read of personal data is audited.
+  let filters = { limit: 25, view: 'masked' };
   const pages = pager('Verification results', async (cursor) => {
     try {
       const page = await post('/v1/verifications/search', { ...filters, cursor });
@@ -93,7 +96,9 @@ export function verificationsView() {
   });
 
   function renderResults(items) {
-    status.textContent = items.length ? `${items.length} verification(s) on this page.` : 'No verification matches.';
+    status.textContent = items.length
+      ? `${items.length} verification(s) on this page. Names and ID numbers are masked here; open a record to see it in full (that read is audited).`
+      : 'No verification matches.';
     replace(
       results,
       table(
@@ -139,6 +144,7 @@ export function verificationsView() {
       from: fromLocalInput(values.from),
       to: fromLocalInput(values.to),
       limit: Number(values.limit),
+      view: 'masked',
     };
     for (const k of Object.keys(filters)) if (filters[k] === undefined) delete filters[k];
     const button = form.querySelector('button[type=submit]');
@@ -259,7 +265,17 @@ export function verificationsView() {
     title.textContent = `Verification ${v.id}`;
   }
 
-  return { el };
+  let started = false;
+  return {
+    el,
+    shown() {
+      // The newest verifications on open (masked: opening the page reads no personal data).
+      if (!started) {
+        started = true;
+        void pages.first().catch(() => {});
+      }
+    },
+  };
 }
 
 function byTime(a, b) {
