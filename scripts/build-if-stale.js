@@ -35,6 +35,11 @@ function fingerprint() {
 }
 
 const current = fingerprint();
+if (process.argv.includes('--record')) {
+  // After a plain `nest build` (npm run build): the output is fresh, say so for the next check.
+  writeFileSync(stampFile, current + '\n');
+  process.exit(0);
+}
 const built = existsSync(path.join(root, 'dist', 'main.js')) && existsSync(stampFile);
 if (built && readFileSync(stampFile, 'utf8').trim() === current) process.exit(0);
 

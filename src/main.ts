@@ -1,3 +1,4 @@
+import './compile-cache';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createApp } from './app.factory';

@@ -1,4 +1,4 @@
-import { DynamicModule, Module } from '@nestjs/common';
+import { DynamicModule, Module, Type } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import pino from 'pino';
 import { AuditModule } from '../audit/audit.module';
@@ -7,12 +7,14 @@ import { loggerParams } from '../common/logging';
 import { AppConfig } from '../config/app-config';
 import { ConfigModule } from '../config/config.module';
 import { DatabaseModule } from '../database/database.module';
-import { VerificationModule } from '../verification/verification.module';
 
-/** The services the CLI drives; logs go to stderr so stdout stays for results. */
+/**
+ * The services the CLI drives; logs go to stderr so stdout stays for results. Modules only some
+ * commands need (verification, for `pii`) come as `extra`, loaded by those commands alone.
+ */
 @Module({})
 export class CliModule {
-  static forRoot(config: AppConfig): DynamicModule {
+  static forRoot(config: AppConfig, extra: Type[] = []): DynamicModule {
     return {
       module: CliModule,
       imports: [
@@ -25,7 +27,7 @@ export class CliModule {
         DatabaseModule,
         AuditModule,
         AuthModule,
-        VerificationModule,
+        ...extra,
       ],
     };
   }

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-import { INestApplicationContext } from '@nestjs/common';
+import '../compile-cache';
+import { INestApplicationContext, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Command, CommanderError, Option } from 'commander';
 import { Logger } from 'nestjs-pino';
@@ -23,7 +24,7 @@ import { prepareRuntime, Runtime } from '../bootstrap';
 import { ProblemException } from '../common/problem';
 import { ConfigError } from '../config/environment';
 import { writeMigration } from '../database/migrations';
-import { PiiMaintenanceService } from '../verification/pii-maintenance.service';
+import type { PiiMaintenanceService } from '../verification/pii-maintenance.service';
 import { CliModule } from './cli.module';
 
 /*
@@ -36,11 +37,16 @@ const out = (line: string): void => {
   process.stdout.write(line + '\n');
 };
 
-async function withServices<T>(fn: (ctx: INestApplicationContext, runtime: Runtime) => Promise<T>): Promise<T> {
+async function withServices<T>(
+  fn: (ctx: INestApplicationContext, runtime: Runtime) => Promise<T>,
+  extraModules: Type[] = [],
+): Promise<T> {
   const runtime = await prepareRuntime(process.env);
   let ctx: INestApplicationContext | undefined;
   try {
-    ctx = await NestFactory.createApplicationContext(CliModule.forRoot(runtime.config), { bufferLogs: true });
+    ctx = await NestFactory.createApplicationContext(CliModule.forRoot(runtime.config, extraModules), {
+      bufferLogs: true,
+    });
     ctx.useLogger(ctx.get(Logger));
     return await fn(ctx, runtime);
   } finally {
@@ -252,29 +258,48 @@ export function buildCli(): Command {
     .option('--days <n>', 'retention in days (default: PII_RETENTION_DAYS)')
     .option('--json', 'print one JSON object on the last line')
     .action(async (opts: { days?: string; json?: boolean }) => {
-      await withServices(async (ctx, runtime) => {
-        const days = opts.days !== undefined ? Number(opts.days) : runtime.config.pii.retentionDays;
-        if (days === undefined || !Number.isInteger(days) || days < 1) {
-          throw new CliError('--days: give a whole number of days ≥ 1, or set PII_RETENTION_DAYS');
-        }
-        const result = await ctx.get(PiiMaintenanceService).purgeOlderThan(days, SYSTEM_CLI);
-        if (opts.json) return out(JSON.stringify({ purged: result.purged, cutoff: result.cutoff.toISOString() }));
-        out(`Purged personal data of ${result.purged} verification(s) created before ${result.cutoff.toISOString()}.`);
-      });
+      const { pii, module } = await loadPiiMaintenance();
+      await withServices(
+        async (ctx, runtime) => {
+          const days = opts.days !== undefined ? Number(opts.days) : runtime.config.pii.retentionDays;
+          if (days === undefined || !Number.isInteger(days) || days < 1) {
+            throw new CliError('--days: give a whole number of days ≥ 1, or set PII_RETENTION_DAYS');
+          }
+          const result = await ctx.get(pii).purgeOlderThan(days, SYSTEM_CLI);
+          if (opts.json) return out(JSON.stringify({ purged: result.purged, cutoff: result.cutoff.toISOString() }));
+          out(
+            `Purged personal data of ${result.purged} verification(s) created before ${result.cutoff.toISOString()}.`,
+          );
+        },
+        [module],
+      );
     });
   pii
     .command('rekey')
     .description('re-encrypt personal data sealed with an older key under the newest key in PII_KEYS')
     .option('--json', 'print one JSON object on the last line')
     .action(async (opts: { json?: boolean }) => {
-      await withServices(async (ctx) => {
-        const result = await ctx.get(PiiMaintenanceService).rekey(SYSTEM_CLI);
-        if (opts.json) return out(JSON.stringify({ rekeyed: result.rekeyed, key_id: result.keyId }));
-        out(`Re-encrypted ${result.rekeyed} verification(s) under key ${result.keyId}.`);
-      });
+      const { pii, module } = await loadPiiMaintenance();
+      await withServices(
+        async (ctx) => {
+          const result = await ctx.get(pii).rekey(SYSTEM_CLI);
+          if (opts.json) return out(JSON.stringify({ rekeyed: result.rekeyed, key_id: result.keyId }));
+          out(`Re-encrypted ${result.rekeyed} verification(s) under key ${result.keyId}.`);
+        },
+        [module],
+      );
     });
 
   return program;
+}
+
+/** Loaded by the `pii` commands only: the other commands start without the verification module. */
+async function loadPiiMaintenance(): Promise<{ pii: Type<PiiMaintenanceService>; module: Type }> {
+  const [{ PiiMaintenanceService: pii }, { VerificationModule: module }] = await Promise.all([
+    import('../verification/pii-maintenance.service.js'),
+    import('../verification/verification.module.js'),
+  ]);
+  return { pii, module };
 }
 
 class CliError extends Error {}
