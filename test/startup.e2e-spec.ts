@@ -123,16 +123,22 @@ describe('npm start on a fresh machine (embedded PostgreSQL)', () => {
       }
       const main = path.join(ROOT, 'dist', 'main.js');
       // script(1) gives the process a pseudo-terminal as stdout.
+      // At the default log level, so that the start-up's JSON log lines are there to scroll it away.
       const onTty = spawnCommand('/usr/bin/script', ['-qfec', `${process.execPath} ${main}`, '/dev/null'], {
         ...env(),
+        LOG_LEVEL: 'info',
         IDGATE_DATA_DIR: ttyDir,
       });
-      await onTty.waitFor(/\| +idg_test_\S+ +\|/);
+      await onTty.waitFor(/\/v1\/api-keys\. *\|\r?\n\+-+\+/);
       const out = onTty.stdout();
       const box = out.slice(out.indexOf('+--'));
+      expect(box).toMatch(/\| +idg_test_\S+ +\|/);
       expect(box).toMatch(/Bootstrap admin API key \(shown once: store it now\)/);
       expect(box).toMatch(/npm run cli -- keys create --role client --name my-app --client my-app/);
       expect(out.indexOf('+--')).toBeGreaterThan(out.indexOf('idgate listening on'));
+      // Every start-up log line comes before the box, and nothing after it.
+      expect(out.slice(0, out.indexOf('+--'))).toMatch(/"msg":"Nest application successfully started"/);
+      expect(out.slice(out.lastIndexOf('+--')).split('\n').slice(1).join('').trim()).toBe('');
       expect(existsSync(path.join(ttyDir, 'bootstrap-admin-key'))).toBe(false);
       onTty.child.kill('SIGTERM');
       await onTty.exit;
@@ -140,6 +146,17 @@ describe('npm start on a fresh machine (embedded PostgreSQL)', () => {
       await stopClusterIn(ttyDir);
       rmSync(ttyDir, { recursive: true, force: true });
     }
+  });
+
+  it('a start on unchanged sources does not rebuild (npm start and the CLI run this check first)', async () => {
+    const main = path.join(ROOT, 'dist', 'main.js');
+    const before = statSync(main).mtimeMs;
+    // `npm test` has just built (or found dist/ fresh): nothing changed since.
+    const check = spawnNode('scripts/build-if-stale.js', [], {});
+    expect(await check.exit).toBe(0);
+    expect(check.stderr()).toBe('');
+    expect(check.stdout()).toBe('');
+    expect(statSync(main).mtimeMs).toBe(before);
   });
 
   it('stops with one line naming a malformed setting', async () => {
@@ -188,6 +205,13 @@ describe('CLI against DATABASE_URL', () => {
       name: 'pos terminal',
       client: 'acme',
     });
+
+    // Without --json, what the README's quick start shows; the client app is created on the way.
+    const human = await runCli(['keys', 'create', '--role', 'client', '--name', 'my-app', '--client', 'my-app'], env());
+    expect({ code: human.code, stderr: human.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(human.stdout).toMatch(
+      /^Created client key "my-app" for client my-app \(id [0-9a-f-]{36}\)\.\nKey \(shown once, store it now\):\n {2}idg_test_[A-Za-z0-9_-]{40}\n$/,
+    );
 
     // The key works against the app on the same database.
     const t = await startTestApp({}, db);

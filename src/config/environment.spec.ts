@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { buildAppConfig, parsePiiKeys } from './app-config';
+import { admissionDefaults, buildAppConfig, parsePiiKeys } from './app-config';
 import { ConfigError, readEnvironment } from './environment';
 
 const key = () => randomBytes(32).toString('base64');
@@ -27,6 +27,26 @@ describe('environment', () => {
     });
     expect(env.DATABASE_URL).toBeUndefined();
     expect(env.UPSTREAM_TOKEN).toBeUndefined();
+  });
+
+  it('derives admission from the pool: one submission per connection, 64 waiting per connection, 2 s', () => {
+    expect(admissionDefaults(readEnvironment({}))).toEqual({ concurrency: 10, queue: 640, queueWaitMs: 2000 });
+    expect(admissionDefaults(readEnvironment({ DATABASE_POOL_SIZE: '3' }))).toEqual({
+      concurrency: 3,
+      queue: 192,
+      queueWaitMs: 2000,
+    });
+    // Each setting overrides only itself; the queue follows a changed concurrency.
+    expect(admissionDefaults(readEnvironment({ DATABASE_POOL_SIZE: '3', ADMISSION_CONCURRENCY: '5' }))).toEqual({
+      concurrency: 5,
+      queue: 320,
+      queueWaitMs: 2000,
+    });
+    expect(admissionDefaults(readEnvironment({ ADMISSION_QUEUE: '7', ADMISSION_QUEUE_WAIT_MS: '500' }))).toMatchObject({
+      concurrency: 10,
+      queue: 7,
+      queueWaitMs: 500,
+    });
   });
 
   it.each([

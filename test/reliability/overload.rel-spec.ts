@@ -35,7 +35,8 @@ describe('reliability: overload with a small pool', () => {
 
   beforeAll(async () => {
     sandbox = await startSandbox({ port: 0, dailyLimits: false, faults: { latency: 100 } });
-    // The defaults idgate derives for a pool of 3 (see README: admission control).
+    // Admission as derived for a pool of 3 (one per connection, 2 s wait), with a queue a quarter
+    // of the default 64 per connection, so that this burst also meets refusals at the queue's end.
     t = await startTestApp({
       databasePoolSize: POOL,
       admission: { concurrency: POOL, queue: POOL * 16, queueWaitMs: 2000 },
