@@ -8,6 +8,9 @@ describe('safePath', () => {
     for (const path of [
       '/v1/verifications',
       '/v1/verifications/0190f3c2-8d1e-7a4b-9c2d-3e4f5a6b7c8d',
+      // Digit groups that, joined across the dashes, make 11 digits or more: still an id.
+      '/v1/verifications/01a22e91-8886-7680-8f16-32415649f606',
+      '/v1/verifications/12345678-1234-7234-8234-123456789012',
       '/v1/billing/reconciliations/0190F3C2-8D1E-7A4B-9C2D-3E4F5A6B7C8D/items',
       '/identity/idcard/ocr',
       '/console/js/views/audit.js',

@@ -185,6 +185,9 @@ export function containsIdCardNumber(text: string, now: Date = new Date()): bool
 /** The longest run of digits in free text once normalised (11 digits: a mobile number). */
 export function longestDigitRun(text: string): number {
   let longest = 0;
-  for (const match of normalizeForIdSearch(text).matchAll(/[0-9]+/g)) longest = Math.max(longest, match[0].length);
+  // A UUID is a word here too: its digit groups joined across the dashes often make 11 or more.
+  const withoutUuids = text.includes('-') ? text.replace(UUID, 'uuid') : text;
+  for (const match of normalizeForIdSearch(withoutUuids).matchAll(/[0-9]+/g))
+    longest = Math.max(longest, match[0].length);
   return longest;
 }
