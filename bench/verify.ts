@@ -40,6 +40,7 @@ import { applyMigrations } from '../src/database/migrations';
 import { projectRoot } from '../src/database/project-paths';
 import { FLOOR_STATEMENTS, FloorIdentity, runFloor, sampleTemplates } from './verify-floor';
 import { LoadOrder, LoadReport, runLoad } from './verify-load';
+import { startSandbox } from './sandbox';
 
 const N = Number(process.env.BENCH_N ?? 20_000);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 1_000);
@@ -188,34 +189,6 @@ function copyNestAssets(): void {
     const from = path.join(root, cli.sourceRoot ?? 'src', ...dir);
     if (existsSync(from)) cpSync(from, path.join(__dirname, '..', 'src', ...dir), { recursive: true });
   }
-}
-
-function startSandbox(): Promise<{ url: string; calls(): Promise<number>; close(): Promise<void> }> {
-  // The shared bench helper: sandboxes at latency 0 and 50 ms, dailyLimits off, in a worker thread.
-  const worker = new Worker(path.join(__dirname, 'sandbox-worker.js'));
-  return new Promise((resolve, reject) => {
-    worker.once('error', reject);
-    worker.once('message', (m: { urls: Record<number, string> }) =>
-      resolve({
-        url: m.urls[0],
-        calls: () =>
-          new Promise((r) => {
-            const onMessage = (s: { stats?: Record<number, { calls: number }> }) => {
-              if (!s.stats) return;
-              worker.off('message', onMessage);
-              r(s.stats[0].calls);
-            };
-            worker.on('message', onMessage);
-            worker.postMessage('stats');
-          }),
-        close: () =>
-          new Promise((r) => {
-            worker.once('exit', () => r());
-            worker.postMessage('close');
-          }),
-      }),
-    );
-  });
 }
 
 function benchConfig(databaseUrl: string, upstreamUrl: string): AppConfig {
