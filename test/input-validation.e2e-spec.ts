@@ -351,4 +351,53 @@ describe('input validation: every bad input is a 400 naming the field and the re
       expect(await h.t.prisma.verification.count()).toBe(before);
     });
   });
+
+  describe('unpaired UTF-16 surrogates (not valid Unicode; PostgreSQL stores neither their text nor their JSON escape)', () => {
+    const SURROGATE = /^must be valid Unicode/;
+    const post = (url: string, key: string, body: unknown) =>
+      h.t.http
+        .post(url)
+        .set(as(key))
+        .send(body as object);
+
+    it('are refused in every string of every body, keys included, naming the field', async () => {
+      for (const lone of ['\ud800', 'x\udc00', 'a\udc00b', '\ud83d']) {
+        expectFields(await post('/v1/verifications', client, { name: lone, id_card: p.id_card }), { name: SURROGATE });
+        expectFields(await post('/v1/verifications', client, { name: p.name, id_card: p.id_card, reference: lone }), {
+          reference: SURROGATE,
+        });
+        expectFields(await post('/v1/verifications/search', compliance, { name: lone }), { name: SURROGATE });
+        expectFields(await post('/v1/api-key-requests', admin, { role: 'compliance', name: lone }), {
+          name: SURROGATE,
+        });
+        expectFields(await post('/v1/api-keys', admin, { role: 'finance', name: lone }), { name: SURROGATE });
+        expectFields(await post('/v1/clients', admin, { name: lone }), { name: SURROGATE });
+        expectFields(await post('/v1/verifications/search', compliance, { [lone]: 1 }), { [lone]: SURROGATE });
+      }
+    });
+
+    it('a well-formed pair (an emoji) is ordinary text', async () => {
+      const res = await post('/v1/api-keys', admin, { role: 'finance', name: 'till 😀' }).expect(201);
+      expect(res.body.name).toBe('till 😀');
+    });
+  });
+
+  describe('path segments that are not percent-encoded UTF-8', () => {
+    it('are a 400 naming the path, with a request id, on every route with a parameter', async () => {
+      const routes: Array<[string, string]> = [
+        [`/v1/verifications/`, compliance],
+        [`/v1/billing/reconciliations/`, finance],
+        [`/v1/clients/`, admin],
+      ];
+      for (const [route, key] of routes) {
+        for (const bad of ['%ff', '%c0%ae%c0%ae', '%ed%a0%80', 'a%e4%b8']) {
+          const res = await h.t.http.get(route + bad).set(as(key));
+          expectFields(res, { path: 'must be valid percent-encoded UTF-8' });
+          expect(res.body.request_id).toEqual(expect.any(String));
+          expect(res.headers['x-request-id']).toBe(res.body.request_id);
+          expect(res.text).not.toContain(bad);
+        }
+      }
+    });
+  });
 });

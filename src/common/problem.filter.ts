@@ -44,6 +44,29 @@ export function sendProblem(
   res.status(body.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(full));
 }
 
+/**
+ * An HttpException, also one made by another copy of @nestjs/common (the platform adapter's
+ * under jest's module registry throws a BadRequestException this copy's `instanceof` rejects).
+ */
+function isHttpException(exception: unknown): exception is HttpException {
+  if (exception instanceof HttpException) return true;
+  if (!(exception instanceof Error)) return false;
+  const e = exception as Error & Partial<Pick<HttpException, 'getStatus' | 'getResponse'>>;
+  return typeof e.getStatus === 'function' && typeof e.getResponse === 'function';
+}
+
+/** A path that is not percent-encoded UTF-8: refused by the router before any middleware ran, so the request id is given here. */
+function sendUndecodablePath(req: Request, res: Response): void {
+  const withId = req as Request & { id?: unknown };
+  if (typeof withId.id !== 'string') {
+    const id = randomUUID();
+    withId.id = id;
+    res.setHeader('X-Request-Id', id);
+  }
+  const message = 'must be valid percent-encoded UTF-8';
+  sendProblem(req, res, problemBody('validation', `path: ${message}`, { errors: [{ field: 'path', message }] }));
+}
+
 /** Every error leaves as RFC 9457 problem+json, and never with a stack trace. */
 @Catch()
 export class ProblemFilter implements ExceptionFilter {
@@ -57,7 +80,9 @@ export class ProblemFilter implements ExceptionFilter {
     if (exception instanceof ProblemException) {
       return sendProblem(req, res, exception.body, exception.headers);
     }
-    if (exception instanceof HttpException) {
+    // The router's URIError (status 400) for a path it cannot decode, however it arrives.
+    if (exception instanceof Error && exception.name === 'URIError') return sendUndecodablePath(req, res);
+    if (isHttpException(exception)) {
       const status = exception.getStatus();
       const response = exception.getResponse();
       const message =
@@ -75,8 +100,7 @@ export class ProblemFilter implements ExceptionFilter {
         );
       }
       // Express's own 400s (a URL it cannot decode) quote the input and name no field: say what it is instead.
-      if (status === 400)
-        return sendProblem(req, res, problemBody('bad-request', 'The request URL could not be decoded.'));
+      if (status === 400) return sendUndecodablePath(req, res);
       return sendProblem(req, res, problemBody(kindForStatus(status), status >= 500 ? undefined : detail));
     }
     if (isDatabaseUnavailable(exception)) {

@@ -6,8 +6,9 @@ import { FieldError, ProblemException } from './problem';
  * The one validation library is class-validator, run by this pipe for every
  * body, query and path parameter. On top of it, rules class-validator does not
  * enforce by itself, for everyone's DTOs at once:
- * - NUL (U+0000) is refused in every string, keys included, at any depth:
- *   PostgreSQL cannot store it in text, so it used to end as a 500.
+ * - NUL (U+0000) and unpaired UTF-16 surrogates (`"\ud800"`) are refused in every string, keys
+ *   included, at any depth: PostgreSQL cannot store either (NUL in text; an unpaired surrogate's
+ *   JSON escape in jsonb), so they used to end as a 500.
  * - `null` is refused for every DTO property not marked @Nullable():
  *   @IsOptional lets null through to services.
  * - One error per field, and the one that tells the truth: a field not sent
@@ -20,6 +21,16 @@ import { FieldError, ProblemException } from './problem';
  */
 
 export const NUL_MESSAGE = 'must not contain NUL characters (\\u0000)';
+export const SURROGATE_MESSAGE = 'must be valid Unicode (an unpaired UTF-16 surrogate such as \\ud800 is not)';
+/** An unpaired surrogate: with the u flag a well-formed pair is one code point, never matched. */
+const UNPAIRED_SURROGATE = /\p{Cs}/u;
+
+/** What makes a string unstorable, or null. */
+function unstorable(text: string): string | null {
+  if (text.includes('\u0000')) return NUL_MESSAGE;
+  if (UNPAIRED_SURROGATE.test(text)) return SURROGATE_MESSAGE;
+  return null;
+}
 
 /** class-validator constraints that say the value is of the wrong type (or should not be there at all). */
 const TYPE_CONSTRAINTS = new Set([
@@ -105,18 +116,20 @@ function flatten(errors: ValidationError[], parent = ''): FieldError[] {
   });
 }
 
-/** Every place in `value` (strings, and object keys) holding a NUL, as field paths. Iterative: input depth is the client's. */
-export function nulFields(value: unknown, root = ''): string[] {
-  const found: string[] = [];
+/** Every place in `value` (strings, and object keys) holding a NUL or an unpaired surrogate. Iterative: input depth is the client's. */
+export function unstorableFields(value: unknown, root = ''): FieldError[] {
+  const found: FieldError[] = [];
   const stack: Array<[unknown, string]> = [[value, root]];
   while (stack.length > 0) {
     const [node, path] = stack.pop()!;
     if (typeof node === 'string') {
-      if (node.includes('\u0000')) found.push(path);
+      const message = unstorable(node);
+      if (message) found.push({ field: path, message });
     } else if (node !== null && typeof node === 'object') {
       for (const [key, child] of Object.entries(node as Record<string, unknown>)) {
         const childPath = join(path, key);
-        if (key.includes('\u0000')) found.push(childPath);
+        const message = unstorable(key);
+        if (message) found.push({ field: childPath, message });
         else stack.push([child, childPath]);
       }
     }
@@ -147,10 +160,7 @@ export class IdgateValidationPipe extends ValidationPipe {
     // Custom parameter decorators (the principal, the audit context) carry server-made values, not input.
     if (metadata.type === 'custom') return super.transform(value, metadata);
     const early: FieldError[] = [
-      ...nulFields(value, metadata.type === 'param' ? (metadata.data ?? '') : '').map((field) => ({
-        field,
-        message: NUL_MESSAGE,
-      })),
+      ...unstorableFields(value, metadata.type === 'param' ? (metadata.data ?? '') : ''),
       ...nullFields(value, metadata.metatype as Class | undefined),
     ];
     const seen = new Set(early.map((e) => e.field));
@@ -159,7 +169,7 @@ export class IdgateValidationPipe extends ValidationPipe {
       result = await super.transform(value, metadata);
     } catch (err) {
       if (early.length === 0 || !(err instanceof ProblemException) || err.kind !== 'validation') throw err;
-      // The NUL or null is what is wrong with those fields; other fields keep their own errors.
+      // The NUL, surrogate or null is what is wrong with those fields; other fields keep their own errors.
       const others = ((err.body.errors as FieldError[] | undefined) ?? []).filter((e) => !seen.has(e.field));
       const omittedBefore = typeof err.body.errors_omitted === 'number' ? err.body.errors_omitted : 0;
       throw boundedValidationProblem([...early, ...others], omittedBefore);
