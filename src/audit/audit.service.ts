@@ -92,6 +92,15 @@ export class AuditService {
     return found !== null;
   }
 
+  /** Whether the trail holds an event of this action about this target (a key's revocation, say). */
+  async hasEventAbout(action: AuditAction, target: { type: string; id: string }): Promise<boolean> {
+    const found = await this.prisma.auditEvent.findFirst({
+      where: { action, targetType: target.type, targetId: target.id },
+      select: { id: true },
+    });
+    return found !== null;
+  }
+
   /** The HMAC under which events about this ID number are found. */
   idCardHmac(idCard: string): string {
     return idCardHmac(this.config.pii.hmacKey, normalizeIdCardNumber(idCard));

@@ -20,6 +20,10 @@ export const SECURITY_ALERT_REASONS = [
   'audit_chain_broken',
   /** An API key row without a valid MAC was presented: inserted or changed by someone with database access. */
   'api_key_tampered',
+  /** A key revoked on the audit trail was presented while its row says active: revocation undone in the database. */
+  'api_key_revocation_undone',
+  /** The audit chain has not been sealed for longer than sealing ever takes: events could be removed before they are chained. */
+  'audit_sealing_stalled',
 ] as const;
 export type SecurityAlertReason = (typeof SECURITY_ALERT_REASONS)[number];
 

@@ -6,7 +6,8 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
  * key that made it. A database superuser who inserts a row (a compliance key for a secret
  * of their choosing) or changes one (finance → compliance, another client) cannot make a
  * valid MAC, and idgate refuses such a key. Revocation and last use are not covered: a
- * revoked_at cleared by hand is caught by neither, but the revocation is in the audit trail.
+ * revoked_at cleared by hand is caught at lookup by the key's `api_key.revoked` event on the
+ * audit trail (api-keys.service.ts), whose removal the chain reports.
  */
 
 export interface MacCoveredKey {

@@ -294,9 +294,21 @@ export class ApiKeysService {
       );
       return null;
     }
+    let revoked = row.revokedAt !== null;
+    // revoked_at is outside the MAC (idgate sets it without re-signing): the trail says whether a
+    // key was ever revoked, so clearing the column by hand does not bring a key back.
+    if (!revoked && (await this.audit.hasEventAbout('api_key.revoked', { type: 'api_key', id: row.id }))) {
+      revoked = true;
+      void this.alerts.raise(
+        { actor: { type: 'anonymous', id: null, role: null } },
+        'api_key_revocation_undone',
+        { key_prefix: row.prefix, role: row.role },
+        { type: 'api_key', id: row.id },
+      );
+    }
     return {
       principal: { keyId: row.id, keyPrefix: row.prefix, role: row.role, clientId: row.clientId },
-      revoked: row.revokedAt !== null,
+      revoked,
       lastUsedAt: row.lastUsedAt,
     };
   }

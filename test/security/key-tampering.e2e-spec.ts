@@ -58,6 +58,30 @@ describe('API key rows written by someone with database access', () => {
     await t.http.get('/v1/verifications').set(as(client.key)).expect(401);
   });
 
+  it('a revoked key whose revocation is undone in the database stays refused, with an alert', async () => {
+    const adminKey = (await t.keyFor('admin')).key;
+    for (const role of ['finance', 'compliance'] as const) {
+      const victim = await t.keyFor(role);
+      await t.http.get('/v1/verifications').set(as(victim.key)).expect(200);
+      await t.http.delete(`/v1/api-keys/${victim.id}`).set(as(adminKey)).expect(200);
+      await t.http.get('/v1/verifications').set(as(victim.key)).expect(401);
+
+      await admin.query('UPDATE api_keys SET revoked_at = NULL WHERE id = $1', [victim.id]);
+      await new Promise((r) => setTimeout(r, 1100)); // past the one-second lookup cache
+      await t.http.get('/v1/verifications').set(as(victim.key)).expect(401);
+    }
+    // The alert is written beside the refusal, not before it: wait for both keys' alerts.
+    const undone = async () =>
+      (await t.prisma.auditEvent.findMany({ where: { action: 'security.alert' } })).filter(
+        (e) => (e.details as { reason?: string }).reason === 'api_key_revocation_undone',
+      ).length;
+    for (let i = 0; i < 100 && (await undone()) < 2; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await undone()).toBe(2);
+    // A key never revoked is untouched by the check.
+    const fresh = await t.keyFor('finance');
+    await t.http.get('/v1/verifications').set(as(fresh.key)).expect(200);
+  });
+
   it('keys from before rows carried a MAC get one once; a row written without one afterwards stays refused', async () => {
     // A key as an older idgate made it: no MAC, and no backfill has run on this database.
     const legacy = generateApiKey('test');
