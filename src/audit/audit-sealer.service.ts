@@ -32,6 +32,14 @@ import { AuditWitnessWriter } from './witness/witness-writer.service';
 
 export { SEALER_LOCK };
 export const SEAL_BATCH_SIZE = 1000;
+/** How often a caught-up sealer looks for events an open transaction keeps it from sealing. */
+const PIN_CHECK_INTERVAL_MS = 5_000;
+
+/** Why the chain is not being sealed: someone holds the sealing lock, or an open transaction holds events back. */
+export interface SealingStall {
+  cause: 'lock_held' | 'open_transaction';
+  since: Date;
+}
 
 interface ChainHeadRow {
   seq: bigint;
@@ -49,6 +57,11 @@ export class AuditSealer implements OnApplicationBootstrap, OnModuleDestroy {
   /** A head this instance sealed that is not in the witness yet (or the first pass since start). */
   private unpublished = true;
   private publishFailedAt = 0;
+  /** When this instance last held the sealing lock (or started trying). */
+  private lockedAt = Date.now();
+  /** The oldest event a caught-up pass could not seal because its transaction was still open, if any. */
+  private heldBackSince: Date | null = null;
+  private pinCheckedAt = 0;
 
   constructor(
     private readonly prisma: PrismaService,
@@ -59,7 +72,24 @@ export class AuditSealer implements OnApplicationBootstrap, OnModuleDestroy {
   onApplicationBootstrap(): void {
     // A CLI command seals (and witnesses) only when asked (sealNow): the server it shares the database with does the rest.
     if (!this.config.backgroundWorkers) return;
+    this.lockedAt = Date.now();
     this.schedule();
+  }
+
+  /**
+   * Whether sealing is held up past AUDIT_SEAL_STALL_MS, as this instance sees it. An event is
+   * only protected by the chain once sealed: while sealing stands still, a database superuser can
+   * delete events nobody has chained yet. No sealer holds the lock for more than a batch, and every
+   * instance tries every interval, so a lock not had for that long is held by someone else.
+   */
+  stall(now = Date.now()): SealingStall | null {
+    if (!this.config.backgroundWorkers || this.stopped) return null;
+    const limit = this.config.audit.sealStallMs;
+    if (now - this.lockedAt > limit) return { cause: 'lock_held', since: new Date(this.lockedAt) };
+    if (this.heldBackSince && now - this.heldBackSince.getTime() > limit) {
+      return { cause: 'open_transaction', since: this.heldBackSince };
+    }
+    return null;
   }
 
   async onModuleDestroy(): Promise<void> {
@@ -111,6 +141,7 @@ export class AuditSealer implements OnApplicationBootstrap, OnModuleDestroy {
               { locked: boolean }[]
             >`SELECT pg_try_advisory_xact_lock(${SEALER_LOCK}::bigint) AS locked`;
         if (!locked) return 0;
+        this.lockedAt = Date.now();
         // Read after taking the lock, so a sealer that just committed is seen.
         const [head] = await tx.$queryRaw<ChainHeadRow[]>`
           SELECT c.seq, c.hash, e.txid, e.id::text AS id
@@ -124,6 +155,7 @@ export class AuditSealer implements OnApplicationBootstrap, OnModuleDestroy {
           SELECT ${EVENT_COLUMNS} FROM audit_events e
           WHERE e.txid < ${xmin}::bigint ${after}
           ORDER BY e.txid, e.id LIMIT ${batchSize}`;
+        if (events.length < batchSize) await this.checkHeldBack(tx, xmin, after);
         if (events.length === 0) return 0;
 
         let prevHash = head ? head.hash : GENESIS_HASH;
@@ -147,6 +179,18 @@ export class AuditSealer implements OnApplicationBootstrap, OnModuleDestroy {
       },
       { timeout: 60_000, maxWait: 60_000 },
     );
+  }
+
+  /**
+   * Caught up: the oldest event left behind is one whose transaction is still open. Looked at
+   * every few seconds (the (txid, id) index makes it a short range scan).
+   */
+  private async checkHeldBack(tx: Prisma.TransactionClient, xmin: bigint, after: Prisma.Sql): Promise<void> {
+    if (Date.now() - this.pinCheckedAt < PIN_CHECK_INTERVAL_MS) return;
+    this.pinCheckedAt = Date.now();
+    const [row] = await tx.$queryRaw<{ oldest: Date | null }[]>`
+      SELECT min(e.occurred_at) AS oldest FROM audit_events e WHERE e.txid >= ${xmin}::bigint ${after}`;
+    this.heldBackSince = row?.oldest ?? null;
   }
 
   /** Seals until nothing sealable is left (or, without `wait`, until another sealer holds the lock). */

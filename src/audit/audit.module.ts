@@ -6,6 +6,7 @@ import { AuditSealer } from './audit-sealer.service';
 import { AuditService } from './audit.service';
 import { AuditEventAuthenticity } from './event-authenticity.service';
 import { PiiSearchBudget } from './pii-search-budget.service';
+import { AuditSealingWatch } from './sealing-watch.service';
 import { SecurityAlerts } from './security-alerts.service';
 import { AuditWitness } from './witness/audit-witness.service';
 import { AuditWitnessWriter } from './witness/witness-writer.service';
@@ -23,6 +24,7 @@ import { AuditWitnessWriter } from './witness/witness-writer.service';
     PiiSearchBudget,
     AuditWitness,
     AuditWitnessWriter,
+    AuditSealingWatch,
   ],
   exports: [AuditService, SecurityAlerts, PiiSearchBudget],
 })

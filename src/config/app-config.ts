@@ -102,6 +102,8 @@ export abstract class AppConfig {
     readonly witnessUrl?: string;
     /** How much earlier than the sealed tail an event may be sealed before it is reported. */
     readonly orderToleranceMs: number;
+    /** Sealing held up this long is reported (alert, log, metric). */
+    readonly sealStallMs: number;
     /** How often the sealer chains new events. */
     readonly sealIntervalMs: number;
     /** How often the chain head is signed when it moved. */
@@ -219,6 +221,7 @@ export function buildAppConfig(env: EnvironmentVariables, databaseUrl: string, e
       witnessDir: path.resolve(env.AUDIT_WITNESS_DIR ?? path.join(env.IDGATE_DATA_DIR, 'witness')),
       witnessUrl: env.AUDIT_WITNESS_URL,
       orderToleranceMs: env.AUDIT_ORDER_TOLERANCE_MS,
+      sealStallMs: env.AUDIT_SEAL_STALL_MS,
     },
   };
 }

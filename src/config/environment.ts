@@ -295,6 +295,13 @@ export class EnvironmentVariables {
   @Max(86_400_000, { message: 'must be between 1000 and 86400000' })
   AUDIT_ORDER_TOLERANCE_MS: number = 300_000;
 
+  /** Sealing held up this long (its lock held, or an open transaction under unsealed events) raises audit_sealing_stalled. */
+  @Transform(toInt)
+  @IsInt({ message: 'must be an integer number of milliseconds' })
+  @Min(1000, { message: 'must be between 1000 and 3600000' })
+  @Max(3_600_000, { message: 'must be between 1000 and 3600000' })
+  AUDIT_SEAL_STALL_MS: number = 60_000;
+
   @Transform(toInt)
   @IsInt({ message: 'must be an integer number of milliseconds' })
   @Min(10, { message: 'must be between 10 and 60000' })

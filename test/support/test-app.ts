@@ -61,6 +61,7 @@ export function testConfig(databaseUrl: string, overrides: DeepPartial<AppConfig
       // Each app its own witness folder (a temp dir), unless a test shares one on purpose.
       witnessDir: mkdtempSync(path.join(os.tmpdir(), 'idgate-witness-')),
       orderToleranceMs: 300_000,
+      sealStallMs: 60_000,
       sealIntervalMs: 200,
       checkpointIntervalMs: 60_000,
     },
