@@ -12,6 +12,7 @@ export const AUDIT_ACTIONS = [
   'verification.searched',
   'verification.settled',
   'verification.reused',
+  'idempotency.mismatched',
   'api_key.created',
   'api_key.revoked',
   'api_key.macs_backfilled',

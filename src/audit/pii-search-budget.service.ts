@@ -10,8 +10,12 @@ import { SecurityAlerts } from './security-alerts.service';
 /** The sliding window of the budget. */
 export const PII_SEARCH_WINDOW_MS = 60 * 60 * 1000;
 
-/** The audit events that record an exact-match search by ID number or name (both endpoints). */
-export const PII_SEARCH_ACTIONS = ['verification.searched', 'audit.searched'] as const;
+/**
+ * The audit events that record an exact-match search by ID number or name (both endpoints), and
+ * an Idempotency-Key sent again with another body: its 422 (against the replay of the same body)
+ * tells whether a guessed name and ID number are those of the stored request.
+ */
+export const PII_SEARCH_ACTIONS = ['verification.searched', 'audit.searched', 'idempotency.mismatched'] as const;
 export type PiiSearchAction = (typeof PII_SEARCH_ACTIONS)[number];
 
 /** Seconds until a budget that is spent frees a search: when its oldest search leaves the window. */
@@ -73,11 +77,7 @@ export class PiiSearchBudget {
       async (tx) => {
         await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`idgate.pii-search.${scope}`}))`;
         // Per key as before (events without a scope), and per scope: a client's keys share it.
-        const [used] = await tx.$queryRaw<Array<{ searches: bigint; oldest: Date | null }>>`
-          SELECT count(*)::bigint AS searches, min(occurred_at) AS oldest FROM audit_events
-          WHERE occurred_at > ${since} AND action IN ('verification.searched', 'audit.searched')
-            AND (details->>'budget_scope' = ${scope}
-                 OR (details->>'budget_scope' IS NULL AND actor_type = 'api_key' AND actor_id = ${keyId}))`;
+        const used = await this.used(tx, scope, keyId, since);
         if (Number(used.searches) < this.perHour) {
           await this.audit.record(tx, context, event);
           return { spent: false as const };
@@ -109,8 +109,41 @@ export class PiiSearchBudget {
         { type: 'api_key', id: keyId },
       );
     }
-    const retryAfter = budgetRetryAfterSeconds(verdict.oldest, now);
-    throw new ProblemException(
+    throw this.exhausted(clientId, verdict.oldest, now);
+  }
+
+  /**
+   * Throws the budget's 429 when the caller has none left, without spending any. For answers
+   * that confirm a guess when they succeed (a replay of the stored body under an Idempotency-Key
+   * whose other bodies spend the budget): past the budget, right and wrong guesses look alike.
+   */
+  async ensureLeft(context: AuditContext, clientId: string | null = null): Promise<void> {
+    const keyId = context.actor.type === 'api_key' ? context.actor.id : null;
+    if (keyId === null) return;
+    const scope = clientId !== null ? `client:${clientId}` : `key:${keyId}`;
+    const now = new Date();
+    const used = await this.used(this.prisma, scope, keyId, new Date(now.getTime() - PII_SEARCH_WINDOW_MS));
+    if (Number(used.searches) >= this.perHour) throw this.exhausted(clientId, used.oldest, now);
+  }
+
+  /** Exact-match lookups in the window: per key as before (events without a scope), and per scope (a client's keys share it). */
+  private async used(
+    db: Pick<PrismaService, '$queryRaw'>,
+    scope: string,
+    keyId: string,
+    since: Date,
+  ): Promise<{ searches: bigint; oldest: Date | null }> {
+    const [used] = await db.$queryRaw<Array<{ searches: bigint; oldest: Date | null }>>`
+      SELECT count(*)::bigint AS searches, min(occurred_at) AS oldest FROM audit_events
+      WHERE occurred_at > ${since} AND action IN ('verification.searched', 'audit.searched', 'idempotency.mismatched')
+        AND (details->>'budget_scope' = ${scope}
+             OR (details->>'budget_scope' IS NULL AND actor_type = 'api_key' AND actor_id = ${keyId}))`;
+    return used;
+  }
+
+  private exhausted(clientId: string | null, oldest: Date | null, now: Date): ProblemException {
+    const retryAfter = budgetRetryAfterSeconds(oldest, now);
+    return new ProblemException(
       'rate-limited',
       clientId !== null
         ? `This client app's keys have used their ${this.perHour} searches by ID number or name for this hour.`

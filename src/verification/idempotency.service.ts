@@ -42,6 +42,15 @@ export interface EarlierClaim {
  * verification is never released (a retry can never make a second paid call). The
  * final reply is stored in the transaction that settles the verification.
  */
+/** 422: the key was used with another request. Answering it confirms a guess: the caller spends search budget on it. */
+export class IdempotencyKeyReused extends ProblemException {
+  constructor() {
+    super('unprocessable', 'This Idempotency-Key was used with a different request.', {
+      errors: [{ field: 'Idempotency-Key', message: 'was already used with a different request body' }],
+    });
+  }
+}
+
 @Injectable()
 export class IdempotencyService {
   constructor(
@@ -77,9 +86,7 @@ export class IdempotencyService {
       existing.requestHash === scope.fingerprint ||
       (scope.legacyFingerprint !== undefined && existing.requestHash === scope.legacyFingerprint);
     if (!sameRequest) {
-      throw new ProblemException('unprocessable', 'This Idempotency-Key was used with a different request.', {
-        errors: [{ field: 'Idempotency-Key', message: 'was already used with a different request body' }],
-      });
+      throw new IdempotencyKeyReused();
     }
     return {
       state: existing.state,

@@ -15,7 +15,14 @@ import { UpstreamClient } from '../upstream/upstream.client';
 import { UpstreamOutcome } from '../upstream/upstream.types';
 import type { AdmissionPermit } from '../common/admission-gate';
 import { ClientPolicyService } from './client-policy.service';
-import { EarlierClaim, IdempotencyScope, IdempotencyService, StoredReply } from './idempotency.service';
+import {
+  EarlierClaim,
+  IdempotencyKeyReused,
+  IdempotencyScope,
+  IdempotencyService,
+  StoredReply,
+} from './idempotency.service';
+import { PiiSearchBudget } from '../audit/pii-search-budget.service';
 import { VerificationMetrics } from './verification.metrics';
 import { answerHmacs, prepareFields } from './encryption-rules';
 import { PiiVault } from './pii-vault.service';
@@ -92,6 +99,7 @@ export class VerificationService {
     private readonly idempotency: IdempotencyService,
     private readonly config: AppConfig,
     private readonly vault: PiiVault,
+    private readonly budget: PiiSearchBudget,
   ) {
     this.settleRetry = retry(
       handleWhen((err) => isTransientDatabaseError(err) && !this.prisma.drainExpired),
@@ -193,6 +201,15 @@ export class VerificationService {
       );
     } catch (err) {
       releaseCall();
+      if (err instanceof IdempotencyKeyReused) {
+        // Replay (200) or 422 tells whether a guessed body is the stored one: each such answer is
+        // an exact-match lookup by name and ID number, and spends the same hourly budget (429 past it).
+        await this.budget.spend(
+          options.audit,
+          { action: 'idempotency.mismatched', outcome: 'denied', details: { client_id: clientId } },
+          clientId,
+        );
+      }
       throw err;
     } finally {
       options.admission.release();
@@ -200,6 +217,8 @@ export class VerificationService {
 
     if (recording.kind !== 'pending') {
       releaseCall();
+      // A replay confirms the body it repeats: once the key's guesses are spent, it is refused like them.
+      if (recording.kind === 'earlier_claim') await this.budget.ensureLeft(options.audit, clientId);
       if (recording.kind === 'final') this.metrics.recordSettled(recording.verification);
       return recording.kind === 'final' ? { kind: 'recorded', verification: recording.verification } : recording;
     }

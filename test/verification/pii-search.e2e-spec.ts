@@ -150,6 +150,47 @@ describe('searching by personal data (issue 12.2)', () => {
       await search(other.key, { id_card: people[0].id_card }).expect(200);
     });
 
+    it('an Idempotency-Key sent again with guessed bodies spends the same budget: 422s, then 429, one alert', async () => {
+      const key = await h.t.keyFor('client', 'guess-by-replay');
+      const victim = people[4];
+      const idem = { ...as(key.key), 'Idempotency-Key': 'order-8817' };
+      await h.t.http
+        .post('/v1/verifications')
+        .set(idem)
+        .send({ name: victim.name, id_card: victim.id_card })
+        .expect(201);
+      // The same body replays, and costs nothing: a client's own retry.
+      await h.t.http
+        .post('/v1/verifications')
+        .set(idem)
+        .send({ name: victim.name, id_card: victim.id_card })
+        .expect(200);
+
+      // A second key of the same client app, guessing the birth date hidden in the masked number.
+      const guesser = await h.t.keyFor('client', 'guess-by-replay');
+      const guesses = candidatesFor(victim, BUDGET + 3).filter((c) => c !== victim.id_card);
+      const statuses: number[] = [];
+      for (const id_card of guesses) {
+        const res = await h.t.http
+          .post('/v1/verifications')
+          .set({ ...as(guesser.key), 'Idempotency-Key': 'order-8817' })
+          .send({ name: victim.name, id_card });
+        statuses.push(res.status);
+        expect(JSON.stringify(res.body)).not.toContain(victim.id_card);
+      }
+      expect(statuses).toEqual([...Array(BUDGET).fill(422), ...Array(guesses.length - BUDGET).fill(429)]);
+      // Past the budget even the true body is refused before it can be told apart.
+      await h.t.http
+        .post('/v1/verifications')
+        .set({ ...as(guesser.key), 'Idempotency-Key': 'order-8817' })
+        .send({ name: victim.name, id_card: victim.id_card })
+        .expect(429);
+      expect(
+        await h.t.prisma.auditEvent.count({ where: { action: 'idempotency.mismatched', actorId: guesser.id } }),
+      ).toBe(BUDGET);
+      expect(await alertsOf(guesser.id)).toHaveLength(1);
+    });
+
     it('is one budget across verification and audit searches (compliance)', async () => {
       const compliance = await h.t.keyFor('compliance');
       const audit = (body: object) => h.t.http.post('/v1/audit/events/search').set(as(compliance.key)).send(body);
