@@ -292,15 +292,38 @@ export class AuditIntegrity {
       s.report.matched = s.comparison.matched;
     }
     if (reachesHead) {
-      const beyond = await this.prisma.auditCheckpoint.findFirst({
+      // Checkpoints above the head read at the start. The chain grows while the walk runs and the
+      // signer signs the new heads, so these are read first and the head again after: above the
+      // head as it is now, entries were removed; below it, each must match the entry it signed.
+      const beyond = await this.prisma.auditCheckpoint.findMany({
         where: { keyId: this.keyId, seq: { gt: BigInt(headSeq) } },
         orderBy: { seq: 'asc' },
+        take: 100,
       });
-      if (beyond) {
-        fault({
-          seq: headSeq + 1,
-          reason: `the chain ends at seq ${headSeq} but a signed checkpoint covers seq ${beyond.seq}: entries were removed`,
+      if (beyond.length > 0) {
+        const [now] = await this.prisma.$queryRaw<{ seq: bigint | null }[]>`SELECT max(seq) AS seq FROM audit_chain`;
+        const headNow = now?.seq === null || now?.seq === undefined ? 0 : Number(now.seq);
+        const removed = beyond.find((c) => Number(c.seq) > headNow);
+        if (removed) {
+          fault({
+            seq: headNow + 1,
+            reason: `the chain ends at seq ${headNow} but a signed checkpoint covers seq ${removed.seq}: entries were removed`,
+          });
+        }
+        const links = await this.prisma.auditChainLink.findMany({
+          where: { seq: { in: beyond.filter((c) => Number(c.seq) <= headNow).map((c) => c.seq) } },
+          select: { seq: true, hash: true },
         });
+        const hashAt = new Map(links.map((l) => [Number(l.seq), l.hash]));
+        for (const c of beyond) {
+          const seq = Number(c.seq);
+          if (seq > headNow) continue;
+          if (!verifyCheckpoint(this.publicKey, checkpointStatement(sourceCheckpoint(c)), c.signature)) {
+            fault({ seq, reason: 'the signed checkpoint at this seq has an invalid signature' });
+          } else if (hashAt.get(seq) !== c.hash) {
+            fault({ seq, reason: 'hash differs from the signed checkpoint: the chain was rewritten up to here' });
+          }
+        }
       }
     }
     if (folder) {

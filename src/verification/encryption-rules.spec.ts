@@ -133,6 +133,19 @@ describe('encryptionProblems', () => {
 });
 
 describe('readable values', () => {
+  it.each([
+    '360426199101010071',
+    '36042619910101007', // without its check character
+    '3604261991010100711', // one digit too many
+    '360426910101007', // the legacy 15 digits
+    'abc360426199101010071', // inside hex-looking text
+    'Zm9v360426199101010071', // inside base64-looking text
+    '3604-2619-9101-0100-71',
+    '３６０４２６１９９１０１０１００７１', // full width
+  ])('takes %j for an ID number in clear', (text) => {
+    expect(readsAsIdCardNumber(text)).toBe(true);
+  });
+
   it('never takes a base64 or hex ciphertext for a readable name or ID number', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 96 }), fc.constantFrom('base64', 'base64url', 'hex'), (n, encoding) => {

@@ -1,4 +1,5 @@
 import { checkIdCardNumber } from '../domain/id-card-number';
+import { containsIdCardNumber } from '../domain/id-card-in-text';
 import { checkPersonName } from '../domain/person-name';
 import { RESULT_DESCRIPTIONS, UpstreamOcrFields } from '../upstream/upstream.types';
 import type { Mode, VerificationRequest } from './verification.types';
@@ -33,10 +34,24 @@ const isPlainObject = (v: unknown): v is Record<string, unknown> =>
  * An ID number in clear: 15 digits, or 17 digits and a check character, whatever separators or
  * full-width forms surround them. Also anything non-ASCII: the vendor's ciphertexts are base64.
  */
-export function readsAsIdCardNumber(value: string): boolean {
+export function readsAsIdCardNumber(value: string, now: Date = new Date()): boolean {
   // eslint-disable-next-line no-control-regex
   if (/[^\x00-\x7F]/.test(value)) return true;
-  return /^(?:\d{15}|\d{17}[\dXx])$/.test(value.normalize('NFKC').replace(/[\s\-_.]/g, ''));
+  const compact = value.normalize('NFKC').replace(/[\s\-_.]/g, '');
+  // Digits alone, about an ID number's length (one short, one long, with or without its check
+  // character): no cipher writes that.
+  if (/^\d{14,19}[Xx]?$/.test(compact)) return true;
+  // An ID number inside other text, as references are judged. Hex ciphertexts hold long digit
+  // runs by chance, so in them only a whole number whose check character is right counts.
+  return /^[0-9A-Fa-f]+$/.test(compact) ? holdsValidIdCardNumber(compact, now) : containsIdCardNumber(value, now);
+}
+
+/** Whether some 18 characters of `text` are a valid ID number (date and check character). */
+function holdsValidIdCardNumber(text: string, now: Date): boolean {
+  for (const match of text.matchAll(/(?=(\d{17}[\dXx]))/g)) {
+    if (checkIdCardNumber(match[1], now).ok) return true;
+  }
+  return false;
 }
 
 /**
