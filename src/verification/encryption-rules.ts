@@ -38,9 +38,9 @@ export function readsAsIdCardNumber(value: string, now: Date = new Date()): bool
   // eslint-disable-next-line no-control-regex
   if (/[^\x00-\x7F]/.test(value)) return true;
   const compact = value.normalize('NFKC').replace(/[\s\-_.]/g, '');
-  // Digits alone, about an ID number's length (one short, one long, with or without its check
-  // character): no cipher writes that.
-  if (/^\d{14,19}[Xx]?$/.test(compact)) return true;
+  // Digits alone, of an ID number's length or one more or without its check character: no
+  // cipher writes that (and hex of 7 or 8 random bytes is all digits now and then: not 14 or 16).
+  if (/^(?:\d{15}|\d{17}|\d{17}[\dXx]|\d{19})$/.test(compact)) return true;
   // An ID number inside other text, as references are judged. Hex ciphertexts hold long digit
   // runs by chance, so in them only a whole number whose check character is right counts.
   return /^[0-9A-Fa-f]+$/.test(compact) ? holdsValidIdCardNumber(compact, now) : containsIdCardNumber(value, now);
