@@ -27,4 +27,8 @@ module.exports = {
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
   testTimeout: 60000,
   maxWorkers: 2,
+  // Each worker keeps the modules of every suite it ran (Nest's ESM packages through swc): past this
+  // it is replaced before its next suite. A worker at 1.9 GB spent the memory-sampling export suite's
+  // forced GCs (one per 500 ms) in collection, and that suite timed out.
+  workerIdleMemoryLimit: '768MB',
 };

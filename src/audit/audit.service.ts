@@ -176,9 +176,15 @@ export class AuditService {
     }
     for (;;) {
       const keyset = position ? [Prisma.sql`(e.txid, e.id) > (${position.txid}::bigint, ${position.id}::uuid)`] : [];
+      // Each event's link by its unique event_id: a batch is a thousand index lookups whatever the
+      // statistics say (after a bulk load, a chain the planner thought empty got a nested loop over
+      // a sequential scan of it, a whole scan per event).
       const rows = await this.prisma.$queryRaw<SealedEventSqlRow[]>`
         SELECT ${EVENT_COLUMNS}, c.seq, c.prev_hash, c.hash
-        FROM audit_events e LEFT JOIN audit_chain c ON c.event_id = e.id
+        FROM audit_events e
+        LEFT JOIN LATERAL (
+          SELECT l.seq, l.prev_hash, l.hash FROM audit_chain l WHERE l.event_id = e.id
+        ) c ON true
         ${whereClause([...conditions, ...keyset])}
         ORDER BY e.txid, e.id
         LIMIT ${EXPORT_BATCH}`;
