@@ -8,7 +8,7 @@ import { Prisma } from '../generated/prisma/client';
 import { buildEventRow } from './audit-event-row';
 import { SEGMENT_TX_TIMEOUT_MS } from './audit-integrity.service';
 import { CHECKPOINT_LOCK } from './audit-locks';
-import { eventCreateData } from './audit-rows';
+import { CheckpointRow, checkpointView, eventCreateData } from './audit-rows';
 import { AuditContext } from './audit-vocabulary';
 import type { ChainFault } from './chain-walker';
 import { CheckpointStatement, GENESIS_PREV, signingKeyFromSeed, SigningKey, verifyCheckpoint } from './checkpoint';
@@ -24,20 +24,6 @@ export interface PublicKeyInfo {
   algorithm: 'Ed25519';
   pem: string;
   jwk: { kty: string; crv: string; x: string };
-}
-
-type CheckpointRow = Prisma.AuditCheckpointGetPayload<object>;
-
-export function checkpointView(row: CheckpointRow): CheckpointView {
-  return {
-    seq: Number(row.seq),
-    hash: row.hash,
-    signed_at: row.signedAt.toISOString(),
-    key_id: row.keyId,
-    signature: row.signature,
-    version: row.version,
-    prev: row.version >= 2 ? (row.prevDigest ?? GENESIS_PREV) : null,
-  };
 }
 
 /** The database row of a format-2 checkpoint record. */

@@ -3,10 +3,10 @@ import type { KeyObject } from 'node:crypto';
 import { AppConfig } from '../config/app-config';
 import { PrismaService } from '../database/prisma.service';
 import { Prisma } from '../generated/prisma/client';
-import { chainedFields, EVENT_COLUMNS, EventSqlRow } from './audit-rows';
+import { chainedFields, checkpointView, EVENT_COLUMNS, EventSqlRow } from './audit-rows';
 import { GENESIS_HASH } from './canonical';
 import { ChainFault, ChainWalker } from './chain-walker';
-import { CheckpointKind, GENESIS_PREV, signingKeyFromSeed, verifyCheckpoint } from './checkpoint';
+import { CheckpointKind, signingKeyFromSeed, verifyCheckpoint } from './checkpoint';
 import { AuditEventAuthenticity } from './event-authenticity.service';
 import { Anchor, AnchorComparison, SourceCheckpoint } from './witness/anchor-comparison';
 import { AuditWitness, HttpDeliveryState, SigningRefusal } from './witness/audit-witness.service';
@@ -85,20 +85,6 @@ export const SEGMENT_TX_TIMEOUT_MS = 600_000;
 
 type LinkRow = Partial<EventSqlRow> & { seq: bigint; prev_hash: string; link_hash: string; event_id: string };
 type Db = Prisma.TransactionClient | PrismaService;
-type CheckpointRow = Prisma.AuditCheckpointGetPayload<object>;
-
-/** The format-2 fields of a checkpoint row as a witness record shows them. */
-export function sourceCheckpoint(row: CheckpointRow): SourceCheckpoint {
-  return {
-    seq: Number(row.seq),
-    hash: row.hash,
-    signed_at: row.signedAt.toISOString(),
-    key_id: row.keyId,
-    signature: row.signature,
-    version: row.version,
-    prev: row.version >= 2 ? (row.prevDigest ?? GENESIS_PREV) : null,
-  };
-}
 
 function checkpointStatement(c: SourceCheckpoint) {
   return {
@@ -246,7 +232,7 @@ export class AuditIntegrity {
           });
           signed = new Map();
           for (const row of rows) {
-            const c = sourceCheckpoint(row);
+            const c = checkpointView(row);
             signed.set(c.seq, [...(signed.get(c.seq) ?? []), c]);
           }
           for (const s of sources) await s.through(last);
@@ -318,7 +304,7 @@ export class AuditIntegrity {
         for (const c of beyond) {
           const seq = Number(c.seq);
           if (seq > headNow) continue;
-          if (!verifyCheckpoint(this.publicKey, checkpointStatement(sourceCheckpoint(c)), c.signature)) {
+          if (!verifyCheckpoint(this.publicKey, checkpointStatement(checkpointView(c)), c.signature)) {
             fault({ seq, reason: 'the signed checkpoint at this seq has an invalid signature' });
           } else if (hashAt.get(seq) !== c.hash) {
             fault({ seq, reason: 'hash differs from the signed checkpoint: the chain was rewritten up to here' });
@@ -549,7 +535,7 @@ export class AuditIntegrity {
     const faults: ChainFault[] = [];
     if (!snapshot) return faults; // an empty folder: reported as replaced (verifyChain), not checkpoint by checkpoint
     for (const row of rows) {
-      const c = sourceCheckpoint(row);
+      const c = checkpointView(row);
       if (covers(snapshot?.record ?? null, c)) continue;
       const found = await dir.findCheckpoint(c.seq, c.signed_at, c.key_id);
       if (!found || found.signature !== c.signature) {

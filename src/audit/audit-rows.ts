@@ -2,7 +2,8 @@ import { Prisma } from '../generated/prisma/client';
 import type { AuditEventRow } from './audit-event-row';
 import type { ChainedEventFields, JsonValue } from './canonical';
 import { eventMac, UuidV7Source } from './event-authenticity';
-import type { AuditEventView } from './export-format';
+import { GENESIS_PREV } from './checkpoint';
+import type { AuditEventView, CheckpointView } from './export-format';
 
 /*
  * Raw SQL over the audit tables (keyset pages, streaming, sealing): one column
@@ -120,5 +121,20 @@ export function eventCreateData(
     id,
     details: row.details as Prisma.InputJsonValue,
     mac: eventMac(macKey, { ...row, id }),
+  };
+}
+
+export type CheckpointRow = Prisma.AuditCheckpointGetPayload<object>;
+
+/** A checkpoint row as the API, the export and the witness comparison show it (format-2 fields). */
+export function checkpointView(row: CheckpointRow): CheckpointView {
+  return {
+    seq: Number(row.seq),
+    hash: row.hash,
+    signed_at: row.signedAt.toISOString(),
+    key_id: row.keyId,
+    signature: row.signature,
+    version: row.version,
+    prev: row.version >= 2 ? (row.prevDigest ?? GENESIS_PREV) : null,
   };
 }

@@ -1,4 +1,5 @@
 import type { CheckpointKind } from '../checkpoint';
+import type { CheckpointView } from '../export-format';
 import type { WitnessFault } from './witness-record';
 
 /*
@@ -21,15 +22,8 @@ export interface Anchor {
 }
 
 /** A checkpoint as the source holds it (a database row, an export's checkpoint line). */
-export interface SourceCheckpoint {
-  seq: number;
-  hash: string;
-  signed_at: string;
-  key_id: string;
-  signature: string;
-  version: number;
-  prev: string | null;
-}
+/** A checkpoint as a source (the database, an export, a trusted list) holds it. */
+export type SourceCheckpoint = CheckpointView;
 
 export interface AnchorComparisonOptions {
   /** What the anchors are, in messages: "witness folder", "HTTP witness", "trusted checkpoints". */
