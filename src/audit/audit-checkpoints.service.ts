@@ -16,6 +16,7 @@ import type { CheckpointView } from './export-format';
 import { AuditWitness } from './witness/audit-witness.service';
 import { WitnessRecord } from './witness/witness-record';
 import { AuditWitnessWriter, lockSealer, readHead } from './witness/witness-writer.service';
+import { lockForTransaction } from '../database/transaction';
 
 export { CHECKPOINT_LOCK };
 
@@ -130,7 +131,7 @@ export class AuditCheckpoints implements OnApplicationBootstrap, OnModuleDestroy
       async (tx) => {
         // The sealer's lock first (the head cannot move, one witness writer), then the signer's.
         await lockSealer(tx, true);
-        await tx.$queryRaw`SELECT true AS locked FROM (SELECT pg_advisory_xact_lock(${CHECKPOINT_LOCK}::bigint)) l`;
+        await lockForTransaction(tx, CHECKPOINT_LOCK);
         const head = await readHead(tx);
         if (!head) return null;
         const latest = await this.witness.latest();

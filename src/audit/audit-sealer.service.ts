@@ -3,10 +3,11 @@ import { loggableError } from '../common/problem.filter';
 import { AppConfig } from '../config/app-config';
 import { PrismaService } from '../database/prisma.service';
 import { Prisma } from '../generated/prisma/client';
+import type { Transaction } from '../database/transaction';
 import { eventHash, GENESIS_HASH } from './canonical';
 import { chainedFields, EVENT_COLUMNS, EventSqlRow } from './audit-rows';
 import { SEALER_LOCK } from './audit-locks';
-import { AuditWitnessWriter } from './witness/witness-writer.service';
+import { AuditWitnessWriter, lockSealer } from './witness/witness-writer.service';
 
 /*
  * The sealer chains committed events, in commit-safe order, without a lock in
@@ -133,13 +134,7 @@ export class AuditSealer implements OnApplicationBootstrap, OnModuleDestroy {
   async sealBatch(wait: boolean, batchSize = SEAL_BATCH_SIZE): Promise<number> {
     return this.prisma.$transaction(
       async (tx) => {
-        const [{ locked }] = wait
-          ? await tx.$queryRaw<
-              { locked: boolean }[]
-            >`SELECT true AS locked FROM (SELECT pg_advisory_xact_lock(${SEALER_LOCK}::bigint)) l`
-          : await tx.$queryRaw<
-              { locked: boolean }[]
-            >`SELECT pg_try_advisory_xact_lock(${SEALER_LOCK}::bigint) AS locked`;
+        const locked = await lockSealer(tx, wait);
         if (!locked) return 0;
         this.lockedAt = Date.now();
         // Read after taking the lock, so a sealer that just committed is seen.
@@ -185,7 +180,7 @@ export class AuditSealer implements OnApplicationBootstrap, OnModuleDestroy {
    * Caught up: the oldest event left behind is one whose transaction is still open. Looked at
    * every few seconds (the (txid, id) index makes it a short range scan).
    */
-  private async checkHeldBack(tx: Prisma.TransactionClient, xmin: bigint, after: Prisma.Sql): Promise<void> {
+  private async checkHeldBack(tx: Transaction, xmin: bigint, after: Prisma.Sql): Promise<void> {
     if (Date.now() - this.pinCheckedAt < PIN_CHECK_INTERVAL_MS) return;
     this.pinCheckedAt = Date.now();
     const [row] = await tx.$queryRaw<{ oldest: Date | null }[]>`

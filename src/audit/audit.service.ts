@@ -28,9 +28,9 @@ import {
 } from './export-format';
 import { normalizeIdCardNumber } from '../domain/id-card-number';
 import { idCardHmac } from './id-card-hmac';
+import type { Transaction } from '../database/transaction';
 
 /** The transaction a business change runs in (`prisma.$transaction(async (tx) => …)`). */
-export type AuditTransaction = Prisma.TransactionClient;
 
 export type ExportFormat = 'ndjson' | 'csv';
 
@@ -63,7 +63,7 @@ export class AuditService {
    * it describes commit or roll back together. Returns the event id. Throws
    * (failing the transaction) when details carry PII or the action is unknown.
    */
-  async record(tx: AuditTransaction, context: AuditContext, event: AuditEventInput): Promise<string> {
+  async record(tx: Transaction, context: AuditContext, event: AuditEventInput): Promise<string> {
     const row = await tx.auditEvent.create({
       data: eventCreateData(buildEventRow(context, event), this.config.audit.macKey),
       select: { id: true },
@@ -87,7 +87,7 @@ export class AuditService {
   }
 
   /** Whether the trail holds an event of this action (one-off facts recorded as events, e.g. a backfill). */
-  async hasEvent(tx: AuditTransaction, action: AuditAction): Promise<boolean> {
+  async hasEvent(tx: Transaction, action: AuditAction): Promise<boolean> {
     const found = await tx.auditEvent.findFirst({ where: { action }, select: { id: true } });
     return found !== null;
   }

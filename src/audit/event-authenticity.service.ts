@@ -1,10 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import type { PrismaService } from '../database/prisma.service';
-import type { Prisma } from '../generated/prisma/client';
 import { chainedFields, EVENT_COLUMNS, EventSqlRow } from './audit-rows';
 import type { ChainFault } from './chain-walker';
 import { AuthenticityWalk, MAC_REQUIRED_FROM, WalkedEvent } from './event-authenticity';
+import type { Transaction } from '../database/transaction';
 
 export interface EventChecker {
   check(seq: number, event: EventSqlRow): ChainFault | null;
@@ -45,7 +45,7 @@ export class AuditEventAuthenticity {
   }
 
   /** `begin`, with the event before `fromSeq` read first (one indexed lookup). */
-  async beginAt(db: Prisma.TransactionClient | PrismaService, fromSeq: number): Promise<EventChecker> {
+  async beginAt(db: Transaction | PrismaService, fromSeq: number): Promise<EventChecker> {
     if (fromSeq <= 1) return this.begin(fromSeq);
     const [previous] = await db.$queryRaw<EventSqlRow[]>`
       SELECT ${EVENT_COLUMNS} FROM audit_chain c JOIN audit_events e ON e.id = c.event_id

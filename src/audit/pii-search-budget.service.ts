@@ -6,6 +6,7 @@ import type { AuditEventInput } from './audit-event-row';
 import { AuditService } from './audit.service';
 import type { AuditContext } from './audit-vocabulary';
 import { SecurityAlerts } from './security-alerts.service';
+import { lockForTransaction } from '../database/transaction';
 
 /** The sliding window of the budget. */
 export const PII_SEARCH_WINDOW_MS = 60 * 60 * 1000;
@@ -75,7 +76,7 @@ export class PiiSearchBudget {
     const since = new Date(now.getTime() - PII_SEARCH_WINDOW_MS);
     const verdict = await this.prisma.$transaction(
       async (tx) => {
-        await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`idgate.pii-search.${scope}`}))`;
+        await lockForTransaction(tx, `idgate.pii-search.${scope}`);
         // Per key as before (events without a scope), and per scope: a client's keys share it.
         const used = await this.used(tx, scope, keyId, since);
         if (Number(used.searches) < this.perHour) {

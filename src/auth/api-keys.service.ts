@@ -12,6 +12,7 @@ import { apiKeyMac, apiKeyMacValid } from './api-key-mac';
 import { readsFullPii } from './approval-rules';
 import { ClientsService } from './clients.service';
 import { Principal, Role } from './roles';
+import { lockForTransaction, Transaction } from '../database/transaction';
 
 /** An API key as admins see it: never the secret. */
 export interface ApiKeyInfo {
@@ -130,7 +131,7 @@ export class ApiKeysService {
    */
   async backfillMacsOnce(context: AuditContext = SYSTEM_BOOTSTRAP): Promise<number> {
     return this.prisma.$transaction(async (tx) => {
-      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('idgate.api-key-mac-backfill'))`;
+      await lockForTransaction(tx, 'idgate.api-key-mac-backfill');
       if (await this.audit.hasEvent(tx, 'api_key.macs_backfilled')) return 0;
       const rows = await tx.apiKey.findMany({ where: { mac: null } });
       for (const row of rows) {
@@ -182,7 +183,7 @@ export class ApiKeysService {
 
   /** Creates a key in the caller's transaction (rules checked, audited; no alert: see announce()). */
   async createKeyIn(
-    tx: Prisma.TransactionClient,
+    tx: Transaction,
     input: NewApiKey,
     context: AuditContext,
     origin: KeyOrigin,
@@ -329,7 +330,7 @@ export class ApiKeysService {
    */
   async issueBootstrapAdminKeyOnce(context: AuditContext = SYSTEM_BOOTSTRAP): Promise<IssuedApiKey | null> {
     return this.prisma.$transaction(async (tx) => {
-      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('idgate.bootstrap_admin_key'))`;
+      await lockForTransaction(tx, 'idgate.bootstrap_admin_key');
       if (await tx.systemFlag.findUnique({ where: { name: BOOTSTRAP_FLAG } })) return null;
       await tx.systemFlag.create({ data: { name: BOOTSTRAP_FLAG } });
       return this.createKeyIn(tx, { role: 'admin', name: 'bootstrap admin' }, context, { kind: 'shell' });

@@ -7,6 +7,7 @@ import { Prisma } from '../generated/prisma/client';
 import { ApiKeysService } from './api-keys.service';
 import { approvalRefusal, ApprovalFacts, carryOutRefusal } from './approval-rules';
 import type { Principal, Role } from './roles';
+import type { Transaction } from '../database/transaction';
 
 /** Actions that need a second key. */
 export type ApprovalAction = 'api_key.create_full_pii';
@@ -146,7 +147,7 @@ export class ApprovalsService {
     id: string,
     action: ApprovalAction,
     by: Principal,
-    work: (tx: Prisma.TransactionClient, request: ApprovalRecord) => Promise<T>,
+    work: (tx: Transaction, request: ApprovalRecord) => Promise<T>,
   ): Promise<T> {
     const request = await this.find(id);
     if (request.action !== action) throw new ProblemException('not-found', 'No approval request with that id.');

@@ -66,6 +66,3 @@ export class PrismaService extends PrismaClient implements OnApplicationShutdown
     await this.$disconnect();
   }
 }
-
-/** The client handed to code running inside `prisma.$transaction(async (tx) => …)`. */
-export type PrismaTransaction = Parameters<Parameters<PrismaService['$transaction']>[0]>[0];

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { loggableError } from '../../common/problem.filter';
 import { AppConfig } from '../../config/app-config';
 import { PrismaService } from '../../database/prisma.service';
-import { Prisma } from '../../generated/prisma/client';
+import { lockForTransaction, Transaction, tryLockForTransaction } from '../../database/transaction';
 import { AuditIntegrity, SEGMENT_TX_TIMEOUT_MS } from '../audit-integrity.service';
 import { SEALER_LOCK } from '../audit-locks';
 import { systemContext } from '../audit-vocabulary';
@@ -96,7 +96,7 @@ export class AuditWitnessWriter {
    * a crash between them leaves a witness record without its row, never the reverse.
    */
   async appendLocked(
-    tx: Prisma.TransactionClient,
+    tx: Transaction,
     kind: CheckpointKind,
     head: ChainHead,
     latest: LatestRecord | null,
@@ -129,7 +129,7 @@ export class AuditWitnessWriter {
 
   /** The segment from the witness's latest record (genesis when it holds none) to the head, in tx (which holds the lock). */
   async verifyFromWitness(
-    tx: Prisma.TransactionClient,
+    tx: Transaction,
     head: ChainHead,
     latest: LatestRecord | null,
   ): Promise<ChainFault | null> {
@@ -198,16 +198,14 @@ export class AuditWitnessWriter {
   }
 }
 
-export async function lockSealer(tx: Prisma.TransactionClient, wait: boolean): Promise<boolean> {
-  const [{ locked }] = wait
-    ? await tx.$queryRaw<
-        { locked: boolean }[]
-      >`SELECT true AS locked FROM (SELECT pg_advisory_xact_lock(${SEALER_LOCK}::bigint)) l`
-    : await tx.$queryRaw<{ locked: boolean }[]>`SELECT pg_try_advisory_xact_lock(${SEALER_LOCK}::bigint) AS locked`;
-  return locked;
+/** The sealer's lock (one chain writer, one witness writer); without `wait`, false when it is taken. */
+export async function lockSealer(tx: Transaction, wait: boolean): Promise<boolean> {
+  if (!wait) return tryLockForTransaction(tx, SEALER_LOCK);
+  await lockForTransaction(tx, SEALER_LOCK);
+  return true;
 }
 
-export async function readHead(tx: Prisma.TransactionClient): Promise<ChainHead | null> {
+export async function readHead(tx: Transaction): Promise<ChainHead | null> {
   const [head] = await tx.$queryRaw<{ seq: bigint; hash: string }[]>`
     SELECT seq, hash FROM audit_chain ORDER BY seq DESC LIMIT 1`;
   return head ? { seq: Number(head.seq), hash: head.hash } : null;
