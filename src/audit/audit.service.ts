@@ -30,8 +30,6 @@ import { normalizeIdCardNumber } from '../domain/id-card-number';
 import { idCardHmac } from './id-card-hmac';
 import type { Transaction } from '../database/transaction';
 
-/** The transaction a business change runs in (`prisma.$transaction(async (tx) => …)`). */
-
 export type ExportFormat = 'ndjson' | 'csv';
 
 export interface ExportRange extends AuditEventFilters {
@@ -69,6 +67,27 @@ export class AuditService {
       select: { id: true },
     });
     return row.id;
+  }
+
+  /**
+   * The same event as a SQL statement, for a store that writes its change and the event in
+   * one round trip (a data-modifying CTE: `WITH v AS (…), e AS (${event}) …`). Built and
+   * checked exactly as record() builds it. With `onlyIfRowsIn`, the event is written only when
+   * that CTE of the same statement returned a row (nothing changed, nothing to audit).
+   */
+  eventStatement(context: AuditContext, event: AuditEventInput, onlyIfRowsIn?: string): Prisma.Sql {
+    const e = eventCreateData(buildEventRow(context, event), this.config.audit.macKey);
+    if (onlyIfRowsIn !== undefined && !/^[a-z_]+$/.test(onlyIfRowsIn)) throw new Error('not a CTE name');
+    const guard =
+      onlyIfRowsIn === undefined ? Prisma.empty : Prisma.sql`WHERE EXISTS (SELECT 1 FROM ${Prisma.raw(onlyIfRowsIn)})`;
+    return Prisma.sql`
+      INSERT INTO audit_events (id, actor_type, actor_id, actor_role, action, target_type, target_id, outcome,
+                                request_id, ip, details, id_card_hmac, mac)
+      SELECT ${e.id}::uuid, ${e.actorType}::text, ${e.actorId ?? null}::text, ${e.actorRole ?? null}::text,
+             ${e.action}::text, ${e.targetType ?? null}::text, ${e.targetId ?? null}::text, ${e.outcome}::text,
+             ${e.requestId ?? null}::text, ${e.ip ?? null}::text, ${JSON.stringify(e.details)}::jsonb,
+             ${e.idCardHmac ?? null}::text, ${e.mac ?? null}::text
+      ${guard}`;
   }
 
   /** For events with no business transaction (authentication failures, denials): a small transaction of its own. */

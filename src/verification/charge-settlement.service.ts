@@ -2,7 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service';
 import type { AuditContext } from '../audit/audit-vocabulary';
 import { PrismaService } from '../database/prisma.service';
-import type { Tx } from './verification.store';
+import type { Transaction } from '../database/transaction';
+import { VerificationStore } from './verification.store';
 
 export interface ChargeSettlement {
   verificationId: string;
@@ -52,12 +53,13 @@ const BATCH = 5000;
 export class ChargeSettlementService {
   constructor(
     private readonly prisma: PrismaService,
+    private readonly store: VerificationStore,
     private readonly audit: AuditService,
   ) {}
 
   /** Returns the verifications actually settled (those still unknown). */
   async settleUnknownCharges(
-    tx: Tx | undefined,
+    tx: Transaction | undefined,
     settlements: readonly ChargeSettlement[],
     context: AuditContext,
     why: SettlementSource,
@@ -67,46 +69,24 @@ export class ChargeSettlementService {
     const settled: SettledCharge[] = [];
     for (let i = 0; i < settlements.length; i += BATCH) {
       const batch = settlements.slice(i, i + BATCH);
-      const rows = await tx.$queryRaw<
-        Array<{
-          id: string;
-          charge_status: 'charged' | 'not_charged';
-          amount: number;
-          currency: string;
-          id_card_hmac: string | null;
-          upstream_trace_id: string | null;
-          learnt_trace_id: boolean;
-        }>
-      >`
-        UPDATE verifications v
-        SET charge_status = (CASE WHEN s.charged THEN 'charged' ELSE 'not_charged' END)::"ChargeStatus",
-            amount = CASE WHEN s.charged THEN v.unit_price ELSE 0 END,
-            upstream_trace_id = COALESCE(v.upstream_trace_id, s.trace_id)
-        FROM unnest(
-          ${batch.map((s) => s.verificationId)}::text[],
-          ${batch.map((s) => s.charged)}::boolean[],
-          ${batch.map((s) => s.traceId ?? null)}::text[]
-        ) AS s(id, charged, trace_id)
-        WHERE v.id = s.id::uuid AND v.status = 'unknown' AND v.charge_status = 'unknown'
-        RETURNING v.id::text AS id, v.charge_status::text AS charge_status, v.amount, v.currency,
-                  v.id_card_hmac, v.upstream_trace_id, (s.trace_id IS NOT NULL AND v.upstream_trace_id = s.trace_id) AS learnt_trace_id`;
+      const rows = await this.store.settleUnknownCharges(tx, batch);
       for (const row of rows) {
         await this.audit.record(tx, context, {
           action: 'verification.settled',
           target: { type: 'verification', id: row.id },
           details: {
-            charge_status: row.charge_status,
+            charge_status: row.chargeStatus,
             amount: row.amount,
             currency: row.currency,
             previous_charge_status: 'unknown',
             source: why.source,
             reconciliation_id: why.reconciliationId,
-            ...(row.upstream_trace_id ? { upstream_trace_id: row.upstream_trace_id } : {}),
-            ...(row.learnt_trace_id ? { trace_id_from_statement: true } : {}),
+            ...(row.upstreamTraceId ? { upstream_trace_id: row.upstreamTraceId } : {}),
+            ...(row.learntTraceId ? { trace_id_from_statement: true } : {}),
           },
-          idCardHmac: row.id_card_hmac,
+          idCardHmac: row.idCardHmac,
         });
-        settled.push({ verificationId: row.id, chargeStatus: row.charge_status, amount: row.amount });
+        settled.push({ verificationId: row.id, chargeStatus: row.chargeStatus, amount: row.amount });
       }
     }
     return settled;

@@ -1,14 +1,15 @@
 import { Injectable } from '@nestjs/common';
 import type { AuditContext } from '../audit/audit-vocabulary';
 import type { Principal } from '../auth/roles';
-import { ProblemException, validationProblem } from '../common/problem';
+import { ProblemException } from '../common/problem';
 import { AppConfig } from '../config/app-config';
-import { idempotencyKeyProblem } from '../common/idempotency-key';
 import { isDatabaseUnavailable } from '../database/database-errors';
+import { PrismaService } from '../database/prisma.service';
 import type { DropInRequestDto } from './dto/drop-in.dto';
 import type { CreateVerificationDto } from './dto/create-verification.dto';
 import { AdmissionGate, AdmissionPermit, AdmissionRefused } from '../common/admission-gate';
-import { EarlierClaim, IdempotencyService, StoredReply } from './idempotency.service';
+import type { EarlierClaim, StoredReply } from './idempotency';
+import { parseSubmission, SubmissionBody } from './submission-rules';
 import { apiReply, dropInReply } from './verification-replies';
 import {
   legacyRequestFingerprint,
@@ -19,7 +20,7 @@ import {
 import { DuplicateInFlight, SubmitOutcome, VerificationService } from './verification.service';
 import { VerificationMetrics } from './verification.metrics';
 import { VerificationStore } from './verification.store';
-import { Channel, VerificationRequest } from './verification.types';
+import type { Channel } from './verification.types';
 
 export interface SubmissionContext {
   principal: Principal;
@@ -33,7 +34,6 @@ export interface SubmissionReply extends StoredReply {
   replayed: boolean;
 }
 
-const MAX_IDEMPOTENCY_KEY = 255;
 /** Retry-After for a submission refused for load: the queue drains within about a second. */
 const OVERLOAD_RETRY_AFTER_SECONDS = 1;
 
@@ -48,8 +48,8 @@ export class SubmissionService {
 
   constructor(
     private readonly verifications: VerificationService,
-    private readonly idempotency: IdempotencyService,
     private readonly store: VerificationStore,
+    private readonly prisma: PrismaService,
     private readonly config: AppConfig,
     private readonly metrics: VerificationMetrics,
   ) {
@@ -58,50 +58,25 @@ export class SubmissionService {
   }
 
   async submitApi(dto: CreateVerificationDto, ctx: SubmissionContext) {
-    const request: VerificationRequest = {
-      name: dto.name,
-      idCard: dto.id_card,
-      imageUrl: dto.image_url,
-      encryption: dto.encryption,
-      reference: dto.reference,
-    };
-    if (dto.image_url !== undefined && (dto.name !== undefined || dto.id_card !== undefined)) {
-      throw validationProblem([
-        { field: 'image_url', message: 'cannot be combined with name and id_card: choose one mode' },
-      ]);
-    }
-    const reply = await this.submit('api', 'POST /v1/verifications', dto, request, ctx, apiReply);
+    const reply = await this.submit('api', 'POST /v1/verifications', dto, ctx, apiReply);
     return { ...reply, problem: reply.status >= 400 };
   }
 
-  async submitDropIn(dto: DropInRequestDto, ctx: SubmissionContext) {
-    const request: VerificationRequest = {
-      name: dto.name,
-      idCard: dto.id_card,
-      imageUrl: dto.image_url,
-      encryption: dto.encryption,
-    };
-    return this.submit('drop_in', 'POST /identity/idcard/ocr', dto, request, ctx, dropInReply);
+  async submitDropIn(dto: DropInRequestDto, ctx: SubmissionContext): Promise<SubmissionReply> {
+    return this.submit('drop_in', 'POST /identity/idcard/ocr', dto, ctx, dropInReply);
   }
 
   private async submit(
     channel: Channel,
     endpoint: string,
-    body: object,
-    request: VerificationRequest,
+    body: SubmissionBody,
     ctx: SubmissionContext,
     render: (outcome: SubmitOutcome) => StoredReply,
   ): Promise<SubmissionReply> {
+    const { request, idempotencyKey: key } = parseSubmission(channel, body, ctx.idempotencyKey);
     const principal = ctx.principal;
     if (principal.clientId === null) throw new Error('submissions come from client keys only');
     const clientId = principal.clientId;
-    const key = ctx.idempotencyKey;
-    if (key !== undefined && (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY)) {
-      throw validationProblem([{ field: 'Idempotency-Key', message: `must be 1-${MAX_IDEMPOTENCY_KEY} characters` }]);
-    }
-    // Also checked for every request as it arrives (body-parsers); kept here for any other caller.
-    const keyProblem = key === undefined ? null : idempotencyKeyProblem(key);
-    if (keyProblem) throw validationProblem([{ field: 'Idempotency-Key', message: keyProblem }]);
     const idempotency =
       key === undefined
         ? undefined
@@ -157,8 +132,8 @@ export class SubmissionService {
   private async settledOrDeadline(clientId: string, id: string): Promise<void> {
     const deadline = Date.now() + pendingDeadlineMs(this.config.upstream);
     while (Date.now() < deadline) {
-      const v = await this.store.findForClient(clientId, id);
-      if (!v || v.status !== 'pending') return;
+      const status = await this.store.statusForClient(clientId, id);
+      if (status !== 'pending') return;
       await new Promise((r) => setTimeout(r, 100));
     }
   }
@@ -228,7 +203,7 @@ export class SubmissionService {
       return { ...render({ kind: 'accepted', verification }), replayed: false };
     }
     const reply = render({ kind: 'recorded', verification });
-    await this.idempotency.storeReply(clientId, key, reply);
+    await this.store.storeReply(this.prisma, clientId, key, reply);
     return { ...reply, replayed: true };
   }
 }

@@ -1,5 +1,5 @@
 import { problemBody } from '../common/problem';
-import type { StoredReply } from './idempotency.service';
+import type { StoredReply } from './idempotency';
 import type { SubmitOutcome } from './verification.service';
 import { toUpstreamStyleBody, toVerificationDto } from './verification-view';
 

@@ -92,6 +92,42 @@ describe('settling an upstream outcome', () => {
   });
 });
 
+describe('how a settled submission is answered (the same reading as what is recorded)', () => {
+  const base = { attempts: 1 } as const;
+  const rejectedWith = (httpStatus: number, errorCode: string | null, retryAfterSeconds: number | null) =>
+    settle({ ...base, kind: 'rejected', httpStatus, errorCode, message: null, traceId: null, retryAfterSeconds });
+
+  it('a vendor at capacity (429) or a call never sent: unavailable, with a Retry-After of at least 1 s', () => {
+    expect(rejectedWith(429, 'too_many_requests', 7).answer).toEqual({ kind: 'unavailable', retryAfterSeconds: 7 });
+    expect(rejectedWith(429, null, null).answer).toEqual({ kind: 'unavailable', retryAfterSeconds: 5 });
+    expect(rejectedWith(429, null, 0.2).answer).toEqual({ kind: 'unavailable', retryAfterSeconds: 1 });
+    expect(settle({ ...base, kind: 'unsent', reason: 'circuit_open', retryAfterSeconds: 2.5 }).answer).toEqual({
+      kind: 'unavailable',
+      retryAfterSeconds: 3,
+    });
+  });
+
+  it('a request the vendor refused: its error code, or the HTTP status when it gave none', () => {
+    expect(rejectedWith(400, 'invalid_parameter', null).answer).toEqual({
+      kind: 'upstream_rejected',
+      errorCode: 'invalid_parameter',
+    });
+    expect(rejectedWith(403, null, null).answer).toEqual({ kind: 'upstream_rejected', errorCode: 'http_403' });
+  });
+
+  it('an indeterminate call is answered as recorded (unknown), like an answered one', () => {
+    const unknown = settle({
+      ...base,
+      kind: 'indeterminate',
+      reason: 'timeout',
+      httpStatus: null,
+      errorCode: null,
+      traceId: null,
+    });
+    expect(unknown.answer).toEqual({ kind: 'recorded' });
+  });
+});
+
 describe('charges', () => {
   it('amount and charged flag follow the charge status', () => {
     expect(amountFor('charged', 50)).toBe(50);

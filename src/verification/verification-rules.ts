@@ -48,8 +48,22 @@ export interface Settlement {
   /** Upstream error code or transport reason, for failed/unknown; never PII. */
   error: string | null;
   ocr: UpstreamOcrFields | null;
+  /** How the submission is answered once this is recorded. */
+  answer: SettledAnswer;
 }
 
+/** How a settled submission is answered (the channel renders it). */
+export type SettledAnswer =
+  /** The verification as recorded (completed, or unknown until the vendor's statement says). */
+  | { kind: 'recorded' }
+  /** The upstream could not be reached or refused for load: recorded as failed, try again later. */
+  | { kind: 'unavailable'; retryAfterSeconds: number }
+  /** The upstream refused the request itself (not charged). */
+  | { kind: 'upstream_rejected'; errorCode: string };
+
+const retryAfter = (seconds: number | null | undefined) => Math.max(1, Math.ceil(seconds ?? 5));
+
+/** The one reading of an upstream outcome: what is recorded, and how the submission is answered. */
 export function settle(outcome: UpstreamOutcome): Settlement {
   switch (outcome.kind) {
     case 'answered':
@@ -62,6 +76,7 @@ export function settle(outcome: UpstreamOutcome): Settlement {
         attempts: outcome.attempts,
         error: null,
         ocr: outcome.fields,
+        answer: { kind: 'recorded' },
       };
     case 'rejected':
       return {
@@ -73,6 +88,10 @@ export function settle(outcome: UpstreamOutcome): Settlement {
         attempts: outcome.attempts,
         error: (outcome.errorCode ?? `http_${outcome.httpStatus}`).slice(0, 64),
         ocr: null,
+        answer:
+          outcome.httpStatus === 429
+            ? { kind: 'unavailable', retryAfterSeconds: retryAfter(outcome.retryAfterSeconds) }
+            : { kind: 'upstream_rejected', errorCode: outcome.errorCode ?? `http_${outcome.httpStatus}` },
       };
     case 'unsent':
       return {
@@ -84,6 +103,7 @@ export function settle(outcome: UpstreamOutcome): Settlement {
         attempts: outcome.attempts,
         error: outcome.reason,
         ocr: null,
+        answer: { kind: 'unavailable', retryAfterSeconds: retryAfter(outcome.retryAfterSeconds) },
       };
     case 'indeterminate':
       // May have been charged: nobody can tell until the vendor's statement says.
@@ -96,6 +116,7 @@ export function settle(outcome: UpstreamOutcome): Settlement {
         attempts: outcome.attempts,
         error: outcome.reason,
         ocr: null,
+        answer: { kind: 'recorded' },
       };
   }
 }

@@ -4,10 +4,10 @@ import { systemContext } from '../audit/audit-vocabulary';
 import { loggableError } from '../common/problem.filter';
 import { AppConfig } from '../config/app-config';
 import { PrismaService } from '../database/prisma.service';
-import { IdempotencyService } from './idempotency.service';
 import { PiiMaintenanceService } from './pii-maintenance.service';
 import { sweepDeadlineMs } from './verification-rules';
 import { VerificationService } from './verification.service';
+import { VerificationStore } from './verification.store';
 
 const SWEEP_INTERVAL_MS = 15_000;
 const SWEEP_BATCH = 500;
@@ -27,7 +27,7 @@ export class VerificationSweeper implements OnApplicationBootstrap, OnModuleDest
   constructor(
     private readonly prisma: PrismaService,
     private readonly audit: AuditService,
-    private readonly idempotency: IdempotencyService,
+    private readonly store: VerificationStore,
     private readonly pii: PiiMaintenanceService,
     private readonly config: AppConfig,
     private readonly verifications: VerificationService,
@@ -57,26 +57,14 @@ export class VerificationSweeper implements OnApplicationBootstrap, OnModuleDest
       // Answers this process still holds and is writing are not abandoned, however late.
       const settling = this.verifications.settlingIds();
       const swept = await this.prisma.$transaction(async (tx) => {
-        const rows = await tx.$queryRaw<Array<{ id: string; id_card_hmac: string | null }>>`
-          WITH stale AS (
-            SELECT id FROM verifications
-            WHERE status = 'pending' AND created_at < ${cutoff} AND NOT (id = ANY(${settling}::uuid[]))
-            ORDER BY created_at
-            LIMIT ${SWEEP_BATCH}
-            FOR UPDATE SKIP LOCKED
-          )
-          UPDATE verifications v
-          SET status = 'unknown', charge_status = 'unknown', amount = NULL,
-              upstream_error = 'abandoned', completed_at = ${now}
-          FROM stale WHERE v.id = stale.id
-          RETURNING v.id, v.id_card_hmac`;
+        const rows = await this.store.markAbandoned(tx, cutoff, settling, SWEEP_BATCH);
         for (const row of rows) {
           await this.audit.record(tx, systemContext('sweeper'), {
             action: 'verification.unknown',
             outcome: 'failure',
             target: { type: 'verification', id: row.id },
             details: { reason: 'pending past the upstream deadline', charge_status: 'unknown' },
-            idCardHmac: row.id_card_hmac,
+            idCardHmac: row.idCardHmac,
           });
         }
         return rows.length;
@@ -85,7 +73,7 @@ export class VerificationSweeper implements OnApplicationBootstrap, OnModuleDest
       if (swept < SWEEP_BATCH) break;
     }
     if (total > 0) this.logger.warn({ count: total }, 'stale pending verifications marked unknown');
-    await this.idempotency.purgeExpired(now);
+    await this.store.purgeExpiredKeysAllClients(now);
     if (this.config.pii.retentionDays !== undefined) {
       await this.pii.purgeOlderThan(this.config.pii.retentionDays, systemContext('retention'), now);
     }

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { Counter, Gauge, Registry } from 'prom-client';
-import { PrismaService } from '../database/prisma.service';
+import { VerificationStore } from './verification.store';
 import type { AdmissionGate } from '../common/admission-gate';
 
 /**
@@ -16,7 +16,7 @@ export class VerificationMetrics {
   readonly admissionRefused: Counter<'reason'>;
   private admissionGate: AdmissionGate | null = null;
 
-  constructor(prisma: PrismaService) {
+  constructor(store: VerificationStore) {
     this.settled = new Counter({
       name: 'idgate_verifications_total',
       help: 'Verifications settled by this instance, by channel, status, result code and charge status',
@@ -58,15 +58,9 @@ export class VerificationMetrics {
       labelNames: ['status'],
       registers: [this.registry],
       async collect() {
-        const rows = await prisma.verification.groupBy({
-          by: ['status'],
-          where: { status: { in: ['pending', 'unknown'] } },
-          _count: { _all: true },
-        });
+        const backlog = await store.backlogAllClients();
         this.reset();
-        for (const status of ['pending', 'unknown'] as const) {
-          this.set({ status }, rows.find((r) => r.status === status)?._count._all ?? 0);
-        }
+        for (const status of ['pending', 'unknown'] as const) this.set({ status }, backlog[status]);
       },
     });
   }

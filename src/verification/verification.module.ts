@@ -7,7 +7,6 @@ import { ChargeSettlementService } from './charge-settlement.service';
 import { ClientPolicyController } from './client-policy.controller';
 import { ClientPolicyService } from './client-policy.service';
 import { DropInController } from './drop-in.controller';
-import { IdempotencyService } from './idempotency.service';
 import { ImageUrlPortsSetting } from './image-url-ports';
 import { PiiMaintenanceService } from './pii-maintenance.service';
 import { PiiVault } from './pii-vault.service';
@@ -27,7 +26,6 @@ import { VerificationsController } from './verifications.controller';
     VerificationReadsService,
     VerificationStore,
     SubmissionService,
-    IdempotencyService,
     ClientPolicyService,
     PiiVault,
     PiiMaintenanceService,

@@ -2,32 +2,41 @@ import { Injectable, Logger } from '@nestjs/common';
 import { ExponentialBackoff, handleWhen, retry, RetryPolicy } from 'cockatiel';
 import { AuditService } from '../audit/audit.service';
 import type { AuditContext } from '../audit/audit-vocabulary';
+import { PiiSearchBudget } from '../audit/pii-search-budget.service';
 import type { Principal } from '../auth/roles';
-import { ProblemException, validationProblem } from '../common/problem';
+import { PriceService } from '../billing/pricing/price.service';
+import type { AdmissionPermit } from '../common/admission-gate';
+import { ProblemException } from '../common/problem';
 import { loggableError } from '../common/problem.filter';
 import { AppConfig } from '../config/app-config';
-import { maskIdCardNumber } from '../domain/id-card-number';
 import { isTransientDatabaseError } from '../database/database-errors';
 import { PrismaService } from '../database/prisma.service';
-import { PriceService } from '../billing/pricing/price.service';
+import { lockForTransaction, Transaction } from '../database/transaction';
+import { maskIdCardNumber } from '../domain/id-card-number';
 import { UpstreamCircuit } from '../upstream/upstream-circuit';
 import { UpstreamClient } from '../upstream/upstream.client';
 import { UpstreamOutcome } from '../upstream/upstream.types';
-import type { AdmissionPermit } from '../common/admission-gate';
-import { ClientPolicyService } from './client-policy.service';
-import {
-  EarlierClaim,
-  IdempotencyKeyReused,
-  IdempotencyScope,
-  IdempotencyService,
-  StoredReply,
-} from './idempotency.service';
-import { PiiSearchBudget } from '../audit/pii-search-budget.service';
-import { VerificationMetrics } from './verification.metrics';
-import { answerHmacs, prepareFields } from './encryption-rules';
+import { ClientPolicy, ClientPolicyService } from './client-policy.service';
+import { answerHmacs, prepareFields, PreparedFields } from './encryption-rules';
+import { EarlierClaim, IdempotencyKeyReused, IdempotencyScope, KeyClaim, StoredReply } from './idempotency';
 import { PiiVault } from './pii-vault.service';
-import { amountFor, quotaPeriods, requestDeadlineMs, settle, Settlement } from './verification-rules';
-import { Tx, VerificationBase, VerificationStore } from './verification.store';
+import {
+  amountFor,
+  IDEMPOTENCY_TTL_MS,
+  quotaPeriods,
+  requestDeadlineMs,
+  settle,
+  SettledAnswer,
+  Settlement,
+} from './verification-rules';
+import { VerificationMetrics } from './verification.metrics';
+import {
+  PendingVerification,
+  PiiHashes,
+  SettlementWrite,
+  VerificationBase,
+  VerificationStore,
+} from './verification.store';
 import { Channel, Mode, VerificationRecord, VerificationRequest } from './verification.types';
 
 export interface SubmitOptions {
@@ -62,7 +71,7 @@ export type SubmitOutcome =
 type Recording =
   | { kind: 'earlier_claim'; claim: EarlierClaim }
   | { kind: 'final'; verification: VerificationRecord }
-  | { kind: 'pending'; verification: VerificationRecord };
+  | { kind: 'pending'; pending: PendingVerification };
 
 /** Settle writes are retried with this backoff while the process lives (capped so a recovered database is seen fast). */
 const SETTLE_BACKOFF = { initialDelay: 50, maxDelay: 1000 };
@@ -72,7 +81,7 @@ const RECORD_MAX_WAIT_MS = 2000;
 /**
  * The verification flow (SPEC §4.3): local checks, quotas, reuse, then record
  * `pending` before the paid call, and settle it after, each step with its audit
- * event in the same transaction.
+ * event in the same statement or transaction.
  *
  * Failure rules (issue 11): everything before the call happens in one transaction
  * (idempotency claim included), so a request refused there has written nothing and
@@ -96,7 +105,6 @@ export class VerificationService {
     private readonly policies: ClientPolicyService,
     private readonly metrics: VerificationMetrics,
     private readonly prices: PriceService,
-    private readonly idempotency: IdempotencyService,
     private readonly config: AppConfig,
     private readonly vault: PiiVault,
     private readonly budget: PiiSearchBudget,
@@ -116,18 +124,6 @@ export class VerificationService {
     request: VerificationRequest,
     options: SubmitOptions,
   ): Promise<SubmitOutcome | { kind: 'earlier_claim'; claim: EarlierClaim }> {
-    if (
-      request.imageUrl === undefined &&
-      (request.name === undefined || request.idCard === undefined) &&
-      !request.encryption
-    ) {
-      throw validationProblem([
-        ...(request.name === undefined ? [{ field: 'name', message: 'is required unless image_url is sent' }] : []),
-        ...(request.idCard === undefined
-          ? [{ field: 'id_card', message: 'is required unless image_url is sent' }]
-          : []),
-      ]);
-    }
     const mode: Mode = request.imageUrl !== undefined ? 'image' : 'name_id_card';
     const now = new Date();
     const { clientId } = options.principal;
@@ -147,58 +143,57 @@ export class VerificationService {
     // vendor's `encryption` names are unreadable here and go to the vendor as sent.
     const fields = prepareFields(request, mode, now);
     const { name, idCard, rejection } = fields;
+    const claim: KeyClaim | undefined = options.idempotency && {
+      clientId,
+      key: options.idempotency.key,
+      fingerprint: options.idempotency.fingerprint,
+      legacyFingerprint: options.idempotency.legacyFingerprint,
+      expiresAt: new Date(now.getTime() + IDEMPOTENCY_TTL_MS),
+      takeOverUnlinkedBefore: new Date(now.getTime() - requestDeadlineMs(this.config)),
+    };
 
-    // The circuit's permission to call, taken in the transaction; released when the call has ended.
+    // The circuit's permission to call, taken before the record is written; released when the call has ended.
     let releaseCall = (): void => undefined;
     let recording: Recording;
     try {
-      recording = await this.prisma.$transaction(
-        async (tx) => {
-          const idem = options.idempotency;
-          if (idem) {
-            const claim = await this.idempotency.claimIn(
+      const policy = await this.policies.policyFor(clientId);
+      const plain = !rejection && policy.dailyLimit === null && policy.monthlySpendCap === null;
+      if (plain && !(fields.bothClear && policy.reuseWindowSeconds)) {
+        // The common case: one statement records the verification, its audit event and the key's claim.
+        const call = this.circuit.permitCall();
+        if (!call.admitted) {
+          // A retry of a request already recorded is answered from its claim, open circuit or not.
+          const earlier = claim && (await this.store.earlierClaim(this.prisma, claim, now));
+          if (earlier) return await this.earlierClaimAnswer(earlier, options);
+          throw circuitProblem(call.retryAfterSeconds);
+        }
+        releaseCall = call.release;
+        const id = this.store.newId();
+        const event = this.audit.eventStatement(
+          options.audit,
+          createdEvent(id, base, idCard, this.store.hashesOf(name, idCard).idCardHmac),
+          claim ? 'v' : undefined,
+        );
+        const pending = await this.store.recordPending(this.prisma, id, { ...base, name, idCard }, event, claim);
+        if (pending) recording = { kind: 'pending', pending };
+        else recording = { kind: 'earlier_claim', claim: await this.store.earlierClaimOrThrow(this.prisma, claim!) };
+      } else {
+        recording = await this.prisma.$transaction(
+          (tx) =>
+            this.recordWithRules(
               tx,
-              { clientId, key: idem.key, fingerprint: idem.fingerprint, legacyFingerprint: idem.legacyFingerprint },
-              requestDeadlineMs(this.config),
-            );
-            if (claim !== 'claimed') return { kind: 'earlier_claim', claim } as const;
-          }
-          if (rejection) {
-            const rejected = await this.recordLocalRejection(tx, base, name, idCard, rejection, options);
-            return { kind: 'final', verification: rejected } as const;
-          }
-          const policy = await this.policies.policyFor(clientId, tx);
-          if (policy.dailyLimit !== null || policy.monthlySpendCap !== null) {
-            // Serialises this client's admissions so its limits hold exactly under concurrency.
-            // Only clients with limits pay for it: the lock is held until this transaction commits.
-            await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`idgate.admission.${clientId}`}))`;
-            await this.enforceQuotas(tx, clientId, policy, price.amount, now);
-          }
-          if (fields.bothClear && policy.reuseWindowSeconds) {
-            const reused = await this.reuse(tx, base, name!, idCard!, policy.reuseWindowSeconds, now, options);
-            if (reused) return { kind: 'final', verification: reused } as const;
-          }
-          // Asked last, so a refusal rolls back the claim: nothing written, nothing called.
-          const call = this.circuit.permitCall();
-          if (!call.admitted) throw circuitProblem(call.retryAfterSeconds);
-          releaseCall = call.release;
-          const row = await this.store.insert(tx, { ...base, name, idCard }, {});
-          await this.audit.record(tx, options.audit, {
-            action: 'verification.created',
-            target: { type: 'verification', id: row.id },
-            details: {
-              channel: base.channel,
-              mode,
-              client_id: clientId,
-              ...(idCard ? { id_card: maskIdCardNumber(idCard) } : {}),
-            },
-            idCardHmac: row.idCardHmac,
-          });
-          if (idem) await this.idempotency.linkIn(tx, clientId, idem.key, row.id);
-          return { kind: 'pending', verification: this.store.toRecord(row) } as const;
-        },
-        { maxWait: RECORD_MAX_WAIT_MS },
-      );
+              base,
+              fields,
+              policy,
+              price.amount,
+              now,
+              claim,
+              options,
+              (release) => (releaseCall = release),
+            ),
+          { maxWait: RECORD_MAX_WAIT_MS },
+        );
+      }
     } catch (err) {
       releaseCall();
       if (err instanceof IdempotencyKeyReused) {
@@ -217,14 +212,13 @@ export class VerificationService {
 
     if (recording.kind !== 'pending') {
       releaseCall();
-      // A replay confirms the body it repeats: once the key's guesses are spent, it is refused like them.
-      if (recording.kind === 'earlier_claim') await this.budget.ensureLeft(options.audit, clientId);
-      if (recording.kind === 'final') this.metrics.recordSettled(recording.verification);
-      return recording.kind === 'final' ? { kind: 'recorded', verification: recording.verification } : recording;
+      if (recording.kind === 'earlier_claim') return this.earlierClaimAnswer(recording.claim, options);
+      this.metrics.recordSettled(recording.verification);
+      return { kind: 'recorded', verification: recording.verification };
     }
 
     // The paid call, outside any transaction and holding no connection: the pending row is committed whatever happens next.
-    const pending = recording.verification;
+    const { pending } = recording;
     let outcome: UpstreamOutcome;
     try {
       outcome = await this.upstream.verify(
@@ -239,27 +233,96 @@ export class VerificationService {
       releaseCall();
     }
 
+    const settlement = settle(outcome);
     const settled = this.settleDurably(
-      pending.id,
-      outcome,
+      pending,
+      settlement,
       options.audit,
-      options.idempotency && {
-        clientId,
-        key: options.idempotency.key,
-        render: options.idempotency.render,
-      },
+      options.idempotency && { clientId, key: options.idempotency.key, render: options.idempotency.render },
     );
     const answer = await waitAtMost(settled, this.config.settleWaitMs);
     if (answer === TIMED_OUT || answer === null) {
       // Still being written (or, after a bug, left for the sweeper): answer with the verification as it stands.
       if (options.idempotency) {
-        this.idempotency
-          .markEnded(clientId, options.idempotency.key)
+        this.store
+          .markKeyEnded(clientId, options.idempotency.key)
           .catch(() => undefined /* the request deadline covers it */);
       }
-      return { kind: 'accepted', verification: pending };
+      return { kind: 'accepted', verification: pending.record };
     }
-    return outcomeOf(answer, outcome);
+    return outcomeFor(answer, settlement.answer);
+  }
+
+  /** A replay confirms the body it repeats: once the key's guesses are spent, it is refused like them. */
+  private async earlierClaimAnswer(
+    claim: EarlierClaim,
+    options: SubmitOptions,
+  ): Promise<{ kind: 'earlier_claim'; claim: EarlierClaim }> {
+    await this.budget.ensureLeft(options.audit, options.principal.clientId);
+    return { kind: 'earlier_claim', claim };
+  }
+
+  /**
+   * The recording transaction for a submission the client's rules weigh on (limits, reuse) or
+   * that local checks reject: claim, quotas, reuse, then the record, all or nothing.
+   */
+  private async recordWithRules(
+    tx: Transaction,
+    base: VerificationBase,
+    fields: PreparedFields,
+    policy: ClientPolicy,
+    unitPrice: number,
+    now: Date,
+    claim: KeyClaim | undefined,
+    options: SubmitOptions,
+    holdCall: (release: () => void) => void,
+  ): Promise<Recording> {
+    const { name, idCard, rejection } = fields;
+    if (claim && !(await this.store.claimKey(tx, claim))) {
+      return { kind: 'earlier_claim', claim: await this.store.earlierClaimOrThrow(tx, claim) };
+    }
+    if (rejection) {
+      const id = this.store.newId();
+      const rejected = await this.store.insertFinal(
+        tx,
+        id,
+        { ...base, name, idCard },
+        { ...rejection, localCheck: true },
+      );
+      await this.audit.record(tx, options.audit, {
+        action: 'verification.completed',
+        target: { type: 'verification', id },
+        details: {
+          channel: base.channel,
+          mode: base.mode,
+          result: rejection.result,
+          charge_status: 'not_charged',
+          local_check: true,
+        },
+        idCardHmac: this.store.hashesOf(name, idCard).idCardHmac,
+      });
+      return { kind: 'final', verification: await this.finishIdempotentIn(tx, claim, options, rejected) };
+    }
+    if (policy.dailyLimit !== null || policy.monthlySpendCap !== null) {
+      // Serialises this client's admissions so its limits hold exactly under concurrency.
+      // Only clients with limits pay for it: the lock is held until this transaction commits.
+      await lockForTransaction(tx, `idgate.admission.${base.clientId}`);
+      await this.enforceQuotas(tx, base.clientId, policy, unitPrice, now);
+    }
+    if (fields.bothClear && policy.reuseWindowSeconds) {
+      const reused = await this.reuse(tx, base, name!, idCard!, policy.reuseWindowSeconds, now, claim, options);
+      if (reused) return { kind: 'final', verification: reused };
+    }
+    // Asked last, so a refusal rolls back the claim: nothing written, nothing called.
+    const call = this.circuit.permitCall();
+    if (!call.admitted) throw circuitProblem(call.retryAfterSeconds);
+    holdCall(call.release);
+    const id = this.store.newId();
+    const hashes = this.store.hashesOf(name, idCard);
+    const event = this.audit.eventStatement(options.audit, createdEvent(id, base, idCard, hashes.idCardHmac));
+    const pending = await this.store.recordPending(tx, id, { ...base, name, idCard }, event);
+    if (claim) await this.store.linkKey(tx, claim, id);
+    return { kind: 'pending', pending: pending! };
   }
 
   /**
@@ -268,13 +331,14 @@ export class VerificationService {
    * null when the write failed for good (the row stays pending for the sweeper).
    */
   private settleDurably(
-    id: string,
-    outcome: UpstreamOutcome,
+    pending: PendingVerification,
+    settlement: Settlement,
     context: AuditContext,
-    reply?: { clientId: string; key: string; render: (outcome: SubmitOutcome) => StoredReply },
+    reply?: ReplyToStore,
   ): Promise<VerificationRecord | null> {
+    const id = pending.record.id;
     const work = this.settleRetry
-      .execute(() => this.settleVerification(id, outcome, context, reply))
+      .execute(() => this.settleRecorded(pending, settlement, context, reply))
       .catch((err: unknown) => {
         this.logger.error({ err: loggableError(err), verification_id: id }, 'could not record an upstream answer');
         return null;
@@ -284,58 +348,57 @@ export class VerificationService {
     return this.prisma.keepOpenFor(work);
   }
 
+  /**
+   * Settles the verification this request recorded: one statement (the row and its event), or
+   * with an Idempotency-Key a short transaction that stores the final reply with it. The row
+   * is known to be `pending` unless something else moved it, which the general path handles.
+   */
+  private async settleRecorded(
+    pending: PendingVerification,
+    s: Settlement,
+    context: AuditContext,
+    reply?: ReplyToStore,
+  ): Promise<VerificationRecord> {
+    const current = { status: 'pending' as const, mode: pending.record.mode, unitPrice: pending.record.unitPrice };
+    const write = this.settlementWrite(current, pending.hashes, s);
+    const event = this.audit.eventStatement(
+      context,
+      settledEvent(pending.record.id, s, write, pending.hashes, 'pending'),
+      'v',
+    );
+    const record = reply
+      ? await this.prisma.$transaction(async (tx) => {
+          const r = await this.store.writeSettlement(tx, pending.record, 'pending', write, event);
+          // The final reply lands with the settlement: a retry under the key replays it.
+          if (r) await this.store.storeReply(tx, reply.clientId, reply.key, reply.render(outcomeFor(r, s.answer)));
+          return r;
+        })
+      : await this.store.writeSettlement(this.prisma, pending.record, 'pending', write, event);
+    if (!record) return this.settleVerification(pending.record.id, s, context, reply);
+    this.metrics.recordSettled(record);
+    return record;
+  }
+
   /** Moves a verification out of `pending` (or a late answer out of `unknown`), with its audit event. */
   async settleVerification(
     id: string,
-    outcome: UpstreamOutcome,
+    s: Settlement,
     context: AuditContext,
-    reply?: { clientId: string; key: string; render: (outcome: SubmitOutcome) => StoredReply },
+    reply?: ReplyToStore,
   ): Promise<VerificationRecord> {
-    const s: Settlement = settle(outcome);
     const settled = await this.prisma.$transaction(async (tx) => {
-      const current = await tx.verification.findUniqueOrThrow({ where: { id } });
-      const settleable = current.status === 'pending' || (current.status === 'unknown' && s.status !== 'unknown');
-      if (!settleable) return { record: this.store.toRecord(current), changed: false };
-      const row = await tx.verification.update({
-        where: { id },
-        data: {
-          status: s.status,
-          result: s.result,
-          description: s.description,
-          chargeStatus: s.chargeStatus,
-          amount: amountFor(s.chargeStatus, current.unitPrice),
-          upstreamTraceId: s.traceId,
-          upstreamAttempts: s.attempts,
-          upstreamError: s.error,
-          ocrEnc: this.store.sealedOcr(s.ocr),
-          // For exact search: the ID number read from a card, and readable echoes of fields sent encrypted.
-          ...answerHmacs(this.vault, current, s.ocr, new Date()),
-          completedAt: new Date(),
-        },
-      });
-      await this.audit.record(tx, context, {
-        action:
-          s.status === 'completed'
-            ? 'verification.completed'
-            : s.status === 'failed'
-              ? 'verification.failed'
-              : 'verification.unknown',
-        outcome: s.status === 'completed' ? 'success' : 'failure',
-        target: { type: 'verification', id },
-        details: {
-          result: s.result,
-          charge_status: s.chargeStatus,
-          attempts: s.attempts,
-          ...(s.error ? { error: s.error } : {}),
-          ...(s.traceId ? { upstream_trace_id: s.traceId } : {}),
-          ...(current.status === 'unknown' ? { previous_status: 'unknown' } : {}),
-        },
-        idCardHmac: row.idCardHmac,
-      });
-      const record = this.store.toRecord(row);
-      // The final reply lands with the settlement: a retry under the key replays it.
-      if (reply && current.status === 'pending') {
-        await this.idempotency.storeReplyIn(tx, reply.clientId, reply.key, reply.render(outcomeOf(record, outcome)));
+      const current = await this.store.lockForSettlement(tx, id);
+      if (!current) throw new Error('settling a verification that does not exist');
+      const from = current.status;
+      if (!(from === 'pending' || (from === 'unknown' && s.status !== 'unknown'))) {
+        return { record: current.record, changed: false };
+      }
+      const write = this.settlementWrite(current, current.hashes, s);
+      const event = this.audit.eventStatement(context, settledEvent(id, s, write, current.hashes, from), 'v');
+      const record = await this.store.writeSettlement(tx, current.record, from, write, event);
+      if (!record) throw new Error('a locked verification changed under its lock');
+      if (reply && from === 'pending') {
+        await this.store.storeReply(tx, reply.clientId, reply.key, reply.render(outcomeFor(record, s.answer)));
       }
       return { record, changed: true };
     });
@@ -343,44 +406,21 @@ export class VerificationService {
     return settled.record;
   }
 
-  private async recordLocalRejection(
-    tx: Tx,
-    base: VerificationBase,
-    name: string | null,
-    idCard: string | null,
-    check: { result: '-2' | '-3'; description: string },
-    options: SubmitOptions,
-  ): Promise<VerificationRecord> {
-    const row = await this.store.insert(
-      tx,
-      { ...base, name, idCard },
-      {
-        status: 'completed',
-        result: check.result,
-        description: check.description,
-        chargeStatus: 'not_charged',
-        amount: 0,
-        localCheck: true,
-        completedAt: new Date(),
-      },
-    );
-    await this.audit.record(tx, options.audit, {
-      action: 'verification.completed',
-      target: { type: 'verification', id: row.id },
-      details: {
-        channel: base.channel,
-        mode: base.mode,
-        result: check.result,
-        charge_status: 'not_charged',
-        local_check: true,
-      },
-      idCardHmac: row.idCardHmac,
-    });
-    return this.finishIdempotentIn(tx, base.clientId, options, this.store.toRecord(row));
+  private settlementWrite(
+    current: { mode: Mode; unitPrice: number },
+    hashes: PiiHashes,
+    s: Settlement,
+  ): SettlementWrite {
+    return {
+      settlement: s,
+      amount: amountFor(s.chargeStatus, current.unitPrice),
+      // For exact search: the ID number read from a card, and readable echoes of fields sent encrypted.
+      learntHashes: answerHmacs(this.vault, { mode: current.mode, ...hashes }, s.ocr, new Date()),
+    };
   }
 
   private async enforceQuotas(
-    tx: Tx,
+    tx: Transaction,
     clientId: string,
     policy: { dailyLimit: number | null; monthlySpendCap: number | null },
     unitPrice: number,
@@ -388,20 +428,15 @@ export class VerificationService {
   ): Promise<void> {
     const { dayStart, monthStart } = quotaPeriods(now);
     if (policy.dailyLimit !== null) {
-      const today = await tx.verification.count({
-        where: { clientId, createdAt: { gte: dayStart }, localCheck: false, reusedFromId: null },
-      });
+      const today = await this.store.countCallsSince(tx, clientId, dayStart);
       if (today >= policy.dailyLimit) {
         const reset = new Date(dayStart.getTime() + 86_400_000);
         throw this.quotaProblem(`Daily limit of ${policy.dailyLimit} verifications reached.`, reset, now);
       }
     }
     if (policy.monthlySpendCap !== null) {
-      // Unknown calls count as charged until reconciliation says otherwise.
-      const [spend] = await tx.$queryRaw<Array<{ spent: bigint }>>`
-        SELECT COALESCE(SUM(CASE WHEN charge_status = 'unknown' THEN unit_price ELSE amount END), 0)::bigint AS spent
-        FROM verifications WHERE client_id = ${clientId}::uuid AND created_at >= ${monthStart}`;
-      if (Number(spend.spent) + unitPrice > policy.monthlySpendCap) {
+      const spent = await this.store.spendSince(tx, clientId, monthStart);
+      if (spent + unitPrice > policy.monthlySpendCap) {
         const reset = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1));
         throw this.quotaProblem(`Monthly spend cap of ${policy.monthlySpendCap} reached.`, reset, now);
       }
@@ -419,84 +454,107 @@ export class VerificationService {
   }
 
   private async reuse(
-    tx: Tx,
+    tx: Transaction,
     base: VerificationBase,
     name: string,
     idCard: string,
     windowSeconds: number,
     now: Date,
+    claim: KeyClaim | undefined,
     options: SubmitOptions,
   ): Promise<VerificationRecord | null> {
-    const hashes = this.store.sealedPii(name, idCard);
+    const hashes = this.store.hashesOf(name, idCard);
     // Concurrent repeats of one identity by one client queue here, so the second sees the first.
-    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`idgate.reuse.${base.clientId}.${hashes.idCardHmac}.${hashes.nameHmac}`}))`;
+    await lockForTransaction(tx, `idgate.reuse.${base.clientId}.${hashes.idCardHmac}.${hashes.nameHmac}`);
     const since = new Date(now.getTime() - windowSeconds * 1000);
-    const inFlight = await tx.verification.findFirst({
-      where: {
-        clientId: base.clientId,
-        idCardHmac: hashes.idCardHmac,
-        nameHmac: hashes.nameHmac,
-        status: 'pending',
-        createdAt: { gte: since },
-      },
-      select: { id: true },
-    });
+    const inFlight = await this.store.findInFlightForClient(tx, base.clientId, hashes, since);
     // The same call is already being made: its answer will be reused (the transaction rolls back).
-    if (inFlight) throw new DuplicateInFlight(inFlight.id);
-    const earlier = await tx.verification.findFirst({
-      where: {
-        clientId: base.clientId,
-        idCardHmac: hashes.idCardHmac,
-        nameHmac: hashes.nameHmac,
-        status: 'completed',
-        result: { in: ['0', '-1'] },
-        reusedFromId: null,
-        createdAt: { gte: since },
-      },
-      orderBy: { createdAt: 'desc' },
-    });
+    if (inFlight) throw new DuplicateInFlight(inFlight);
+    const earlier = await this.store.findReusableForClient(tx, base.clientId, hashes, since);
     if (!earlier) return null;
-    const row = await this.store.insert(
+    const id = this.store.newId();
+    const reused = await this.store.insertFinal(
       tx,
+      id,
       { ...base, name, idCard },
-      {
-        status: 'completed',
-        result: earlier.result,
-        description: earlier.description,
-        chargeStatus: 'not_charged',
-        amount: 0,
-        reusedFromId: earlier.id,
-        completedAt: now,
-      },
+      { result: earlier.result, description: earlier.description, reusedFromId: earlier.id },
     );
     await this.audit.record(tx, options.audit, {
       action: 'verification.reused',
-      target: { type: 'verification', id: row.id },
+      target: { type: 'verification', id },
       details: { reused_from: earlier.id, result: earlier.result, charge_status: 'not_charged' },
-      idCardHmac: row.idCardHmac,
+      idCardHmac: hashes.idCardHmac,
     });
-    return this.finishIdempotentIn(tx, base.clientId, options, this.store.toRecord(row));
+    return this.finishIdempotentIn(tx, claim, options, reused);
   }
 
   /** A verification final at once (local check, reuse): link the key and store its reply in the same transaction. */
   private async finishIdempotentIn(
-    tx: Tx,
-    clientId: string,
+    tx: Transaction,
+    claim: KeyClaim | undefined,
     options: SubmitOptions,
     verification: VerificationRecord,
   ): Promise<VerificationRecord> {
-    const idem = options.idempotency;
-    if (idem) {
-      await this.idempotency.completeIn(
+    if (claim && options.idempotency) {
+      await this.store.completeKey(
         tx,
-        clientId,
-        idem.key,
+        claim,
         verification.id,
-        idem.render({ kind: 'recorded', verification }),
+        options.idempotency.render({ kind: 'recorded', verification }),
       );
     }
     return verification;
   }
+}
+
+/** The reply an Idempotency-Key submission stores with its settlement. */
+interface ReplyToStore {
+  clientId: string;
+  key: string;
+  render: (outcome: SubmitOutcome) => StoredReply;
+}
+
+function createdEvent(id: string, base: VerificationBase, idCard: string | null, idCardHmac: string | null) {
+  return {
+    action: 'verification.created' as const,
+    target: { type: 'verification', id },
+    details: {
+      channel: base.channel,
+      mode: base.mode,
+      client_id: base.clientId,
+      ...(idCard ? { id_card: maskIdCardNumber(idCard) } : {}),
+    },
+    idCardHmac,
+  };
+}
+
+function settledEvent(
+  id: string,
+  s: Settlement,
+  write: SettlementWrite,
+  before: PiiHashes,
+  from: 'pending' | 'unknown',
+) {
+  return {
+    action:
+      s.status === 'completed'
+        ? ('verification.completed' as const)
+        : s.status === 'failed'
+          ? ('verification.failed' as const)
+          : ('verification.unknown' as const),
+    outcome: s.status === 'completed' ? ('success' as const) : ('failure' as const),
+    target: { type: 'verification', id },
+    details: {
+      result: s.result,
+      charge_status: s.chargeStatus,
+      attempts: s.attempts,
+      ...(s.error ? { error: s.error } : {}),
+      ...(s.traceId ? { upstream_trace_id: s.traceId } : {}),
+      ...(from === 'unknown' ? { previous_status: 'unknown' } : {}),
+    },
+    // The row's HMAC after the write: learnt from the answer, else the one it had.
+    idCardHmac: write.learntHashes.idCardHmac ?? before.idCardHmac,
+  };
 }
 
 /** Thrown in the recording transaction (rolling it back) when the same identity is being verified right now. */
@@ -529,25 +587,8 @@ function circuitProblem(retryAfterSeconds: number): ProblemException {
   );
 }
 
-/** How a settled verification answers its submission, given the upstream outcome that settled it. */
-export function outcomeOf(verification: VerificationRecord, outcome: UpstreamOutcome): SubmitOutcome {
+/** How a settled verification answers its submission, given how its settlement said to answer. */
+export function outcomeFor(verification: VerificationRecord, answer: SettledAnswer): SubmitOutcome {
   if (verification.status === 'pending') return { kind: 'accepted', verification };
-  if (outcome.kind === 'unsent') {
-    return {
-      kind: 'unavailable',
-      verification,
-      retryAfterSeconds: Math.max(1, Math.ceil(outcome.retryAfterSeconds ?? 5)),
-    };
-  }
-  if (outcome.kind === 'rejected') {
-    if (outcome.httpStatus === 429) {
-      return {
-        kind: 'unavailable',
-        verification,
-        retryAfterSeconds: Math.max(1, Math.ceil(outcome.retryAfterSeconds ?? 5)),
-      };
-    }
-    return { kind: 'upstream_rejected', verification, errorCode: outcome.errorCode ?? `http_${outcome.httpStatus}` };
-  }
-  return { kind: 'recorded', verification };
+  return { ...answer, verification };
 }

@@ -7,7 +7,7 @@ import type { AuditContext } from '../audit/audit-vocabulary';
 import { Authenticated, CurrentPrincipal } from '../auth/authenticated.decorator';
 import type { Principal } from '../auth/roles';
 import { uuidParam } from '../common/params';
-import { ProblemBody, ProblemException, validationProblem } from '../common/problem';
+import { ProblemBody, ProblemException } from '../common/problem';
 import { CreateVerificationDto } from './dto/create-verification.dto';
 import { SearchVerificationsDto, VerificationFiltersDto } from './dto/list-verifications.dto';
 import { VerificationDto, VerificationPageDto } from './dto/verification.dto';
@@ -142,14 +142,6 @@ export class VerificationsController {
     @Headers('x-sandbox-fault') sandboxFault: string | undefined,
     @Res({ passthrough: true }) res: Response,
   ): Promise<VerificationDto> {
-    if (body.image_base64 !== undefined) {
-      throw validationProblem([
-        {
-          field: 'image_base64',
-          message: 'is not supported: the upstream takes image URLs only; host the image and send image_url',
-        },
-      ]);
-    }
     const reply = await this.submissions.submitApi(body, { principal, audit, idempotencyKey, sandboxFault });
     for (const [k, v] of Object.entries(reply.headers ?? {})) res.setHeader(k, v);
     if (reply.replayed) res.setHeader('Idempotent-Replayed', 'true');
