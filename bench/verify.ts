@@ -38,7 +38,14 @@ import { ADMISSION_QUEUE_PER_CONNECTION, AppConfig } from '../src/config/app-con
 import { startEmbeddedPostgres } from '../src/database/embedded-postgres';
 import { applyMigrations } from '../src/database/migrations';
 import { projectRoot } from '../src/database/project-paths';
-import { FLOOR_STATEMENTS, FloorIdentity, runFloor, sampleTemplates } from './verify-floor';
+import {
+  FLOOR_STATEMENTS,
+  FloorIdentity,
+  FloorKind,
+  MINIMAL_STATEMENTS,
+  runFloor,
+  sampleTemplates,
+} from './verify-floor';
 import { LoadOrder, LoadReport, runLoad } from './verify-load';
 import { startSandbox } from './sandbox';
 
@@ -122,6 +129,23 @@ async function profiled<T>(during: () => Promise<T>): Promise<T> {
     writeFileSync(file, JSON.stringify(profile));
     session.disconnect();
   }
+}
+
+/**
+ * Statements the app sends to PostgreSQL (each one round trip: the pg adapter sends parse, bind
+ * and execute in one flight), counted on the app's own pool (application_name idgate): the
+ * request path's, and the background workers' (sealer, sweeper) while the load runs.
+ */
+const appStatements = { count: 0 };
+{
+  const query = pg.Client.prototype.query as (...args: unknown[]) => unknown;
+  pg.Client.prototype.query = function (
+    this: pg.Client & { connectionParameters?: { application_name?: string } },
+    ...args: unknown[]
+  ) {
+    if (this.connectionParameters?.application_name === 'idgate') appStatements.count++;
+    return query.apply(this, args);
+  } as typeof pg.Client.prototype.query;
 }
 
 function percentile(sorted: Float64Array, p: number): number {
@@ -231,6 +255,7 @@ function benchConfig(databaseUrl: string, upstreamUrl: string): AppConfig {
       orderToleranceMs: 300_000,
       sealIntervalMs: 200,
       checkpointIntervalMs: 60_000,
+      sealStallMs: 60_000,
     },
     http: { host: '127.0.0.1', trustProxy: [] },
     // Production defaults for searches; refusals never happen in this bench.
@@ -348,6 +373,8 @@ class Tally {
   timedOut = false;
   firstError: string | null = null;
   private cpu = { seconds: 0, processSeconds: 0, user: 0, system: 0, loop: 0 };
+  /** Statements the app sent while this side ran (idgate's side only). */
+  statements = 0;
 
   constructor(readonly label: string) {}
 
@@ -401,7 +428,9 @@ class Tally {
       `${pct((this.cpu.user + this.cpu.system) / s)} (${pct(this.cpu.user / s)}+${pct(this.cpu.system / s)})`.padStart(
         22,
       ) +
-      pct(this.cpu.loop / s).padStart(16)
+      pct(this.cpu.loop / s).padStart(16) +
+      ((this.cpu.loop * 1000) / Math.max(1, this.count)).toFixed(2).padStart(19) +
+      (this.statements ? (this.statements / Math.max(1, this.count)).toFixed(2) : '').padStart(14)
     );
   }
 }
@@ -417,7 +446,9 @@ const HEADER =
   'errors'.padStart(8) +
   'node CPU ms/verif'.padStart(19) +
   'machine busy usr+sys'.padStart(22) +
-  'main loop busy'.padStart(16);
+  'main loop busy'.padStart(16) +
+  'main ms/verif'.padStart(19) +
+  'round trips'.padStart(14);
 
 function summarize(counts: Record<string, number>): string {
   return Object.entries(counts)
@@ -468,6 +499,7 @@ async function main(): Promise<void> {
 
     const appSide = new Tally('idgate: POST /v1/verifications');
     const floorSide = new Tally(`floor: same ${FLOOR_STATEMENTS} statements via pg`);
+    const minimalSide = new Tally(`minimal floor: ${MINIMAL_STATEMENTS} one-statement writes`);
     const statuses: Record<string, number> = {};
     const outcomes: Record<string, number> = {};
     let sent = 0;
@@ -481,7 +513,10 @@ async function main(): Promise<void> {
     });
     if (warm.firstError) throw new Error(`warm-up failed: ${warm.firstError}`);
     const templates = await sampleTemplates(monitor);
-    const floors = [{ side: floorSide, identities: idgate.identities.slice(0, CLIENTS), prefix: 'floor' }];
+    const floors: Array<{ side: Tally; identities: FloorIdentity[]; prefix: string; kind: FloorKind }> = [
+      { side: floorSide, identities: idgate.identities.slice(0, CLIENTS), prefix: 'floor', kind: 'replay' },
+      { side: minimalSide, identities: idgate.identities.slice(0, CLIENTS), prefix: 'minimal', kind: 'minimal' },
+    ];
     for (const f of floors) {
       const order = {
         concurrency: CONCURRENCY,
@@ -489,7 +524,7 @@ async function main(): Promise<void> {
         referencePrefix: `${f.prefix}-warmup`,
         deadlineMs: MAX_SECONDS * 1000,
       };
-      const w = await runFloor(floorPool, templates, f.identities, order);
+      const w = await runFloor(floorPool, templates, f.identities, order, f.kind);
       if (w.firstError) throw new Error(`floor warm-up failed: ${w.firstError}`);
     }
 
@@ -505,7 +540,9 @@ async function main(): Promise<void> {
       }, 1000);
       const order = { ...idgate.order, count, referencePrefix: `bench-${round}`, deadlineMs: appSide.budgetMs };
       const run = () => measured(() => idgate!.load.run(order));
+      const statementsBefore = appStatements.count;
       const { value: r, cpu } = round === 0 ? await profiled(run) : await run();
+      appSide.statements += appStatements.count - statementsBefore;
       clearInterval(timer);
       await sampling;
       appSide.add(r, r.latencies.length - (r.statuses['201'] ?? 0), cpu);
@@ -533,7 +570,7 @@ async function main(): Promise<void> {
           referencePrefix: `${f.prefix}-${round}`,
           deadlineMs: f.side.budgetMs,
         };
-        const { value: fr, cpu: fc } = await measured(() => runFloor(floorPool!, templates, f.identities, fo));
+        const { value: fr, cpu: fc } = await measured(() => runFloor(floorPool!, templates, f.identities, fo, f.kind));
         f.side.add(fr, fr.errors, fc);
       }
     }
@@ -544,16 +581,20 @@ async function main(): Promise<void> {
     out(HEADER);
     out(appSide.row());
     out(floorSide.row());
-    out(`${'idgate / floor'.padEnd(LABEL)}${(appSide.rate / floorSide.rate).toFixed(2).padStart(8)}`);
+    out(minimalSide.row());
+    out(
+      `${'idgate / floor (statement replay)'.padEnd(LABEL)}${(appSide.rate / floorSide.rate).toFixed(2).padStart(8)}`,
+    );
+    out(`${'idgate / minimal floor'.padEnd(LABEL)}${(appSide.rate / minimalSide.rate).toFixed(2).padStart(8)}`);
     out('');
     out(
       `idgate answers: HTTP ${summarize(statuses)}; status/result ${summarize(outcomes)}; ` +
         `the sandbox counted ${int(sandboxCalls)} calls for ${int(WARMUP + sent)} verifications sent (warm-up included)`,
     );
-    for (const side of [appSide, floorSide]) {
+    for (const side of [appSide, floorSide, minimalSide]) {
       if (side?.firstError) out(`first error, ${side.label}: ${side.firstError}`);
     }
-    if (appSide.timedOut || floorSide.timedOut) {
+    if (appSide.timedOut || floorSide.timedOut || minimalSide.timedOut) {
       out(`a side stopped at its ${MAX_SECONDS} s cap before ${int(N)}: the figures cover what completed`);
     }
     out(
@@ -567,6 +608,15 @@ async function main(): Promise<void> {
       `floor, per verification: key lookup; BEGIN, client_policies read, INSERT verifications ` +
         `(pending), INSERT audit_events, COMMIT; BEGIN, SELECT the row, UPDATE to completed, INSERT audit_events, COMMIT ` +
         `(Prisma's SQL text, values copied from the app's rows, ${CONCURRENCY} connections, the floor's own database)`,
+    );
+    out(
+      `minimal floor, per verification: one statement writes the pending row and its audit event, one settles it ` +
+        `and writes its event (data-modifying CTEs, autocommit); the key lookup cached as idgate caches it ` +
+        `(same values, connections and database as the floor)`,
+    );
+    out(
+      `main ms/verif = the main thread's busy time (event-loop utilisation × wall time) per verification; ` +
+        `round trips = statements the app's pool sent per verification during its rounds (sealer and sweeper included)`,
     );
     out(
       `node CPU = this process's CPU time (app, load generator and sandbox threads; floor: the pg client) per verification; ` +

@@ -4,7 +4,7 @@ import type { AuditContext } from '../audit/audit-vocabulary';
 import { ClientsService } from '../auth/clients.service';
 import { ProblemException } from '../common/problem';
 import { PrismaService } from '../database/prisma.service';
-import { Prisma } from '../generated/prisma/client';
+import type { Transaction } from '../database/transaction';
 
 /** A client's limits and options; null means no limit / off. */
 export interface ClientPolicy {
@@ -14,15 +14,36 @@ export interface ClientPolicy {
   reuseWindowSeconds: number | null;
 }
 
+/**
+ * How long a policy read is reused on the submission path: a change made on this instance
+ * applies at once, one made on another instance within this time (as API key revocations do).
+ */
+export const POLICY_CACHE_MS = 1000;
+
 @Injectable()
 export class ClientPolicyService {
+  private readonly cache = new Map<string, { at: number; policy: ClientPolicy }>();
+
   constructor(
     private readonly prisma: PrismaService,
     private readonly clients: ClientsService,
     private readonly audit: AuditService,
   ) {}
 
-  async policyFor(clientId: string, tx: Prisma.TransactionClient = this.prisma): Promise<ClientPolicy> {
+  /**
+   * The policy as of at most POLICY_CACHE_MS ago, for deciding which path a submission takes;
+   * a submission a limit or reuse window weighs on reads it again in its own transaction.
+   */
+  async recentPolicyFor(clientId: string, now = Date.now()): Promise<ClientPolicy> {
+    const cached = this.cache.get(clientId);
+    if (cached && now - cached.at < POLICY_CACHE_MS && now >= cached.at) return cached.policy;
+    const policy = await this.policyFor(clientId);
+    if (this.cache.size > 10_000) this.cache.clear(); // bounded: one entry per active client
+    this.cache.set(clientId, { at: now, policy });
+    return policy;
+  }
+
+  async policyFor(clientId: string, tx: Transaction | PrismaService = this.prisma): Promise<ClientPolicy> {
     const row = await tx.clientPolicy.findUnique({ where: { clientId } });
     return {
       clientId,
@@ -44,7 +65,7 @@ export class ClientPolicyService {
     context: AuditContext,
   ): Promise<ClientPolicy> {
     if (!(await this.clients.findClient(clientId))) throw new ProblemException('not-found', 'No client with that id.');
-    return this.prisma.$transaction(async (tx) => {
+    const updated = await this.prisma.$transaction(async (tx) => {
       const row = await tx.clientPolicy.upsert({
         where: { clientId },
         create: { clientId, ...policy },
@@ -66,5 +87,7 @@ export class ClientPolicyService {
         reuseWindowSeconds: row.reuseWindowSeconds,
       };
     });
+    this.cache.delete(clientId); // this instance applies it at once
+    return updated;
   }
 }

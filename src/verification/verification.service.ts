@@ -16,7 +16,7 @@ import { maskIdCardNumber } from '../domain/id-card-number';
 import { UpstreamCircuit } from '../upstream/upstream-circuit';
 import { UpstreamClient } from '../upstream/upstream.client';
 import { UpstreamOutcome } from '../upstream/upstream.types';
-import { ClientPolicy, ClientPolicyService } from './client-policy.service';
+import { ClientPolicyService } from './client-policy.service';
 import { answerHmacs, prepareFields, PreparedFields } from './encryption-rules';
 import { EarlierClaim, IdempotencyKeyReused, IdempotencyScope, KeyClaim, StoredReply } from './idempotency';
 import { PiiVault } from './pii-vault.service';
@@ -156,9 +156,10 @@ export class VerificationService {
     let releaseCall = (): void => undefined;
     let recording: Recording;
     try {
-      const policy = await this.policies.policyFor(clientId);
-      const plain = !rejection && policy.dailyLimit === null && policy.monthlySpendCap === null;
-      if (plain && !(fields.bothClear && policy.reuseWindowSeconds)) {
+      // Which path: a policy read at most POLICY_CACHE_MS ago (the rules' path reads it again in its transaction).
+      const recent = await this.policies.recentPolicyFor(clientId);
+      const plain = !rejection && recent.dailyLimit === null && recent.monthlySpendCap === null;
+      if (plain && !(fields.bothClear && recent.reuseWindowSeconds)) {
         // The common case: one statement records the verification, its audit event and the key's claim.
         const call = this.circuit.permitCall();
         if (!call.admitted) {
@@ -184,7 +185,6 @@ export class VerificationService {
               tx,
               base,
               fields,
-              policy,
               price.amount,
               now,
               claim,
@@ -270,7 +270,6 @@ export class VerificationService {
     tx: Transaction,
     base: VerificationBase,
     fields: PreparedFields,
-    policy: ClientPolicy,
     unitPrice: number,
     now: Date,
     claim: KeyClaim | undefined,
@@ -303,6 +302,7 @@ export class VerificationService {
       });
       return { kind: 'final', verification: await this.finishIdempotentIn(tx, claim, options, rejected) };
     }
+    const policy = await this.policies.policyFor(base.clientId, tx);
     if (policy.dailyLimit !== null || policy.monthlySpendCap !== null) {
       // Serialises this client's admissions so its limits hold exactly under concurrency.
       // Only clients with limits pay for it: the lock is held until this transaction commits.
