@@ -1,3 +1,5 @@
+import { POLICY_CACHE_MS } from '../../src/verification/client-policy.service';
+import { startTestApp } from '../support/test-app';
 import { KNOWN, startWithSandbox, VerificationHarness } from '../support/verification-app';
 
 describe('client policies: quotas and the reuse window', () => {
@@ -143,5 +145,33 @@ describe('client policies: quotas and the reuse window', () => {
       .set(as(admin))
       .send({ daily_limit: 1, monthly_spend_cap: null, reuse_window_seconds: null })
       .expect(404);
+  });
+  it('a limit set on one instance applies there at once, and on another instance within POLICY_CACHE_MS', async () => {
+    // A second instance on the same database and sandbox (what a deployment behind a load balancer runs).
+    const other = await startTestApp({ upstream: { timeoutMs: 1500, baseUrl: h.sandbox.url } }, h.t.db);
+    try {
+      const { key, clientId } = await h.t.keyFor('client', 'cached-policy');
+      const verify = (app: typeof other, i: number) =>
+        app.http
+          .post('/v1/verifications')
+          .set(as(key))
+          .send({ name: KNOWN[70 + i].name, id_card: KNOWN[70 + i].id_card });
+      // Both instances now hold "no limits" for this client.
+      await verify(h.t, 0).expect(201);
+      await verify(other, 1).expect(201);
+      const setAt = Date.now();
+      await h.t.http
+        .put(`/v1/clients/${clientId}/policy`)
+        .set(as(admin))
+        .send({ daily_limit: 2, monthly_spend_cap: null, reuse_window_seconds: null })
+        .expect(200);
+      await verify(h.t, 2).expect(429);
+      // The other instance may still use its earlier read, never longer than POLICY_CACHE_MS.
+      const wait = setAt + POLICY_CACHE_MS + 50 - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      await verify(other, 3).expect(429);
+    } finally {
+      await other.close();
+    }
   });
 });
