@@ -50,6 +50,9 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
   app.flushLogs();
   const http = app.getHttpAdapter().getInstance() as { disable(s: string): void; set(k: string, v: unknown): void };
   http.disable('x-powered-by');
+  // No ETag on API answers: hashing every JSON body costs CPU on the hot path, and a hash of a
+  // body holding personal data is not worth caching (the console's static assets set their own).
+  http.set('etag', false);
   http.set('query parser', 'simple');
   // X-Forwarded-For is believed from the proxies TRUST_PROXY names only (never `true`: anyone could
   // then choose the address the audit trail and the abuse limits see).
