@@ -3,8 +3,8 @@ import { HttpService } from '@nestjs/axios';
 import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { AxiosRequestConfig } from 'axios';
 import { ExponentialBackoff, handleWhenResult, retry, RetryPolicy } from 'cockatiel';
-import { firstValueFrom } from 'rxjs';
 import { AppConfig } from '../config/app-config';
+import { upstreamAdapter } from './upstream-adapter';
 import { reusedSocketEvidence, UpstreamHttpAgent, UpstreamHttpsAgent } from './upstream-agent';
 import { CircuitOpenError, CircuitView, UpstreamCircuit } from './upstream-circuit';
 import { AttemptOutcome, interpretResponse, interpretTransportError, ResponseHeaders } from './upstream-response';
@@ -61,7 +61,8 @@ export class UpstreamClient implements OnModuleInit, OnApplicationShutdown {
   private readonly httpsAgent: UpstreamHttpsAgent;
   private readonly retryPolicy: RetryPolicy;
   private readonly url: string;
-  private readonly token: string;
+  /** `Bearer <token>`, built once. */
+  private readonly authorization: string;
   /** Sandbox mode (`upstream.mode`): the built-in sandbox answers, results are simulated and nothing is charged. */
   readonly simulated: boolean;
 
@@ -73,10 +74,17 @@ export class UpstreamClient implements OnModuleInit, OnApplicationShutdown {
   ) {
     const upstream = config.upstream;
     this.url = `${upstream.baseUrl.replace(/\/+$/, '')}${UPSTREAM_VERIFY_PATH}`;
+    const target = new URL(this.url);
+    if (target.protocol !== 'http:' && target.protocol !== 'https:') {
+      throw new Error('upstream.baseUrl must be an http(s) URL');
+    }
+    // The upstream takes a bearer token; credentials in the URL would be sent in its stead (and logged by proxies).
+    if (target.username || target.password) throw new Error('upstream.baseUrl must not contain credentials');
     // Only an explicit vendor mode is the vendor; anything else is treated as simulated (and said so).
     this.simulated = upstream.mode !== 'vendor';
     // The mode picks the token: a vendor token never goes to the simulated upstream.
-    this.token = this.simulated ? (config.sandbox.token ?? DEFAULT_SANDBOX_TOKEN) : (upstream.token ?? '');
+    const token = this.simulated ? (config.sandbox.token ?? DEFAULT_SANDBOX_TOKEN) : (upstream.token ?? '');
+    this.authorization = `Bearer ${token}`;
     this.httpAgent = new UpstreamHttpAgent(upstream.keepAliveIdleMs);
     this.httpsAgent = new UpstreamHttpsAgent(upstream.keepAliveIdleMs);
     this.retryPolicy = retry(
@@ -111,7 +119,7 @@ export class UpstreamClient implements OnModuleInit, OnApplicationShutdown {
 
   async verify(request: UpstreamVerifyRequest, options: VerifyOptions = {}): Promise<UpstreamOutcome> {
     const started = performance.now();
-    const body = upstreamBody(request);
+    const body = JSON.stringify(upstreamBody(request));
     let attempts = 0;
     let last: AttemptOutcome | undefined;
     let outcome: AttemptOutcome;
@@ -150,31 +158,37 @@ export class UpstreamClient implements OnModuleInit, OnApplicationShutdown {
   }
 
   /** One HTTP request. Never throws. */
-  private async attempt(body: Record<string, unknown>, options: VerifyOptions): Promise<AttemptOutcome> {
+  private async attempt(body: string, options: VerifyOptions): Promise<AttemptOutcome> {
     this.metrics.recordAttempt();
-    const timeoutMs = this.config.upstream.timeoutMs;
     const headers: Record<string, string> = {
       accept: 'application/json',
-      authorization: `Bearer ${this.token}`,
+      authorization: this.authorization,
       'content-type': 'application/json',
     };
     if (this.simulated && options.sandboxFault) headers['x-sandbox-fault'] = options.sandboxFault;
-    const request: AxiosRequestConfig = {
+    const request: AxiosRequestConfig<string> = {
+      url: this.url,
+      method: 'post',
+      data: body,
       headers,
-      // axios' own timeout is an idle timeout on the socket; the signal is the hard deadline.
-      // Neither is shortened by the agents' keep-alive idle time, which applies to pooled sockets only.
-      timeout: timeoutMs,
-      signal: AbortSignal.timeout(timeoutMs),
-      responseType: 'text',
-      transformResponse: [(data: unknown) => data],
-      validateStatus: () => true,
-      maxRedirects: 0,
+      // A hard deadline on the whole attempt, connecting included (see upstream-adapter.ts). The agents'
+      // keep-alive idle time applies to pooled sockets only and never shortens it.
+      timeout: this.config.upstream.timeoutMs,
+      // The body is JSON text already and the answer is read by interpretResponse: nothing to transform.
+      transformRequest: [],
+      transformResponse: [],
+      // Every status is an answer for interpretResponse; redirects are never followed (the adapter does not).
+      validateStatus: null,
       maxContentLength: MAX_RESPONSE_BYTES,
       httpAgent: this.httpAgent,
       httpsAgent: this.httpsAgent,
+      adapter: upstreamAdapter,
     };
     try {
-      const response = await firstValueFrom(this.http.post<string>(this.url, JSON.stringify(body), request));
+      // The HttpModule's axios instance, called directly: HttpService.post() would wrap it in an
+      // Observable that makes a CancelToken per call and cancels it after the answer, building a
+      // CanceledError (an Error and its stack trace) on every successful call.
+      const response = await this.http.axiosRef.request<string>(request);
       const text = typeof response.data === 'string' ? response.data : '';
       return interpretResponse(response.status, response.headers as ResponseHeaders, text);
     } catch (err) {

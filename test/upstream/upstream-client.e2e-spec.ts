@@ -396,6 +396,40 @@ describe('UpstreamClient request format', () => {
     }
   });
 
+  it('refuses a base URL with credentials at start-up (they would be sent instead of the token)', async () => {
+    const url = new URL(baseUrl);
+    url.username = 'user';
+    url.password = 'secret';
+    await expect(createUpstreamClient({ baseUrl: url.toString(), token: 'tok' })).rejects.toThrow(
+      'must not contain credentials',
+    );
+    expect(seen).toHaveLength(0);
+  });
+
+  it('cuts an answer still arriving at the timeout: indeterminate (timeout), one attempt', async () => {
+    const slow = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"result":"0",'); // and nothing more
+    });
+    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
+    const t = await createUpstreamClient({
+      baseUrl: `http://127.0.0.1:${(slow.address() as AddressInfo).port}`,
+      token: 'tok',
+      timeoutMs: 300,
+    });
+    try {
+      await expect(t.client.verify(KNOWN)).resolves.toMatchObject({
+        kind: 'indeterminate',
+        reason: 'timeout',
+        attempts: 1,
+      });
+    } finally {
+      await t.close();
+      slow.closeAllConnections();
+      await new Promise((r) => slow.close(r));
+    }
+  });
+
   it('reads the trace id from the x-trace-id header when the body has none', async () => {
     reply.headers = { 'x-trace-id': 'abc-123' };
     const t = await createUpstreamClient({ baseUrl, token: 'tok' });
