@@ -170,12 +170,20 @@ export class VerificationService {
         }
         releaseCall = call.release;
         const id = this.store.newId();
+        const hashes = this.store.hashesOf(name, idCard);
         const event = this.audit.eventStatement(
           options.audit,
-          createdEvent(id, base, idCard, this.store.hashesOf(name, idCard).idCardHmac),
+          createdEvent(id, base, idCard, hashes.idCardHmac),
           claim ? 'v' : undefined,
         );
-        const pending = await this.store.recordPending(this.prisma, id, { ...base, name, idCard }, event, claim);
+        const pending = await this.store.recordPending(
+          this.prisma,
+          id,
+          { ...base, name, idCard },
+          hashes,
+          event,
+          claim,
+        );
         if (pending) recording = { kind: 'pending', pending };
         else recording = { kind: 'earlier_claim', claim: await this.store.earlierClaimOrThrow(this.prisma, claim!) };
       } else {
@@ -277,17 +285,16 @@ export class VerificationService {
     holdCall: (release: () => void) => void,
   ): Promise<Recording> {
     const { name, idCard, rejection } = fields;
+    const hashes = this.store.hashesOf(name, idCard);
     if (claim && !(await this.store.claimKey(tx, claim))) {
       return { kind: 'earlier_claim', claim: await this.store.earlierClaimOrThrow(tx, claim) };
     }
     if (rejection) {
       const id = this.store.newId();
-      const rejected = await this.store.insertFinal(
-        tx,
-        id,
-        { ...base, name, idCard },
-        { ...rejection, localCheck: true },
-      );
+      const rejected = await this.store.insertFinal(tx, id, { ...base, name, idCard }, hashes, {
+        ...rejection,
+        localCheck: true,
+      });
       await this.audit.record(tx, options.audit, {
         action: 'verification.completed',
         target: { type: 'verification', id },
@@ -298,7 +305,7 @@ export class VerificationService {
           charge_status: 'not_charged',
           local_check: true,
         },
-        idCardHmac: this.store.hashesOf(name, idCard).idCardHmac,
+        idCardHmac: hashes.idCardHmac,
       });
       return { kind: 'final', verification: await this.finishIdempotentIn(tx, claim, options, rejected) };
     }
@@ -310,7 +317,7 @@ export class VerificationService {
       await this.enforceQuotas(tx, base.clientId, policy, unitPrice, now);
     }
     if (fields.bothClear && policy.reuseWindowSeconds) {
-      const reused = await this.reuse(tx, base, name!, idCard!, policy.reuseWindowSeconds, now, claim, options);
+      const reused = await this.reuse(tx, base, name!, idCard!, hashes, policy.reuseWindowSeconds, now, claim, options);
       if (reused) return { kind: 'final', verification: reused };
     }
     // Asked last, so a refusal rolls back the claim: nothing written, nothing called.
@@ -318,9 +325,8 @@ export class VerificationService {
     if (!call.admitted) throw circuitProblem(call.retryAfterSeconds);
     holdCall(call.release);
     const id = this.store.newId();
-    const hashes = this.store.hashesOf(name, idCard);
     const event = this.audit.eventStatement(options.audit, createdEvent(id, base, idCard, hashes.idCardHmac));
-    const pending = await this.store.recordPending(tx, id, { ...base, name, idCard }, event);
+    const pending = await this.store.recordPending(tx, id, { ...base, name, idCard }, hashes, event);
     if (claim) await this.store.linkKey(tx, claim, id);
     return { kind: 'pending', pending: pending! };
   }
@@ -458,12 +464,12 @@ export class VerificationService {
     base: VerificationBase,
     name: string,
     idCard: string,
+    hashes: PiiHashes,
     windowSeconds: number,
     now: Date,
     claim: KeyClaim | undefined,
     options: SubmitOptions,
   ): Promise<VerificationRecord | null> {
-    const hashes = this.store.hashesOf(name, idCard);
     // Concurrent repeats of one identity by one client queue here, so the second sees the first.
     await lockForTransaction(tx, `idgate.reuse.${base.clientId}.${hashes.idCardHmac}.${hashes.nameHmac}`);
     const since = new Date(now.getTime() - windowSeconds * 1000);
@@ -473,12 +479,11 @@ export class VerificationService {
     const earlier = await this.store.findReusableForClient(tx, base.clientId, hashes, since);
     if (!earlier) return null;
     const id = this.store.newId();
-    const reused = await this.store.insertFinal(
-      tx,
-      id,
-      { ...base, name, idCard },
-      { result: earlier.result, description: earlier.description, reusedFromId: earlier.id },
-    );
+    const reused = await this.store.insertFinal(tx, id, { ...base, name, idCard }, hashes, {
+      result: earlier.result,
+      description: earlier.description,
+      reusedFromId: earlier.id,
+    });
     await this.audit.record(tx, options.audit, {
       action: 'verification.reused',
       target: { type: 'verification', id },

@@ -119,7 +119,7 @@ export class VerificationStore {
   // ---- recording ----------------------------------------------------------------------------
 
   /**
-   * Records a verification `pending` with its audit event in one statement; with `claim`, the
+   * Records a verification `pending` with its audit event in one statement (`hashes` from hashesOf()); with `claim`, the
    * Idempotency-Key claim (linked to it) in the same statement. Null when the key is already
    * claimed (nothing written): read it with earlierClaim().
    */
@@ -127,10 +127,10 @@ export class VerificationStore {
     db: Db,
     id: string,
     v: NewVerification,
+    hashes: PiiHashes,
     event: Prisma.Sql,
     claim?: KeyClaim,
   ): Promise<PendingVerification | null> {
-    const hashes = this.hashesOf(v.name, v.idCard);
     const sealed = this.sealed(v.name, v.idCard);
     const claimCte = claim
       ? Prisma.sql`claim AS (
@@ -185,7 +185,13 @@ export class VerificationStore {
   }
 
   /** Records a verification final at once (local rejection, reuse), not charged, in the caller's transaction. */
-  async insertFinal(tx: Transaction, id: string, v: NewVerification, final: FinalAtOnce): Promise<VerificationRecord> {
+  async insertFinal(
+    tx: Transaction,
+    id: string,
+    v: NewVerification,
+    hashes: PiiHashes,
+    final: FinalAtOnce,
+  ): Promise<VerificationRecord> {
     const row = await tx.verification.create({
       data: {
         id,
@@ -205,7 +211,7 @@ export class VerificationStore {
         reusedFromId: final.reusedFromId ?? null,
         completedAt: new Date(), // the database's clock replaces it (verifications_stamp_time)
         ...this.sealed(v.name, v.idCard),
-        ...this.hashesOf(v.name, v.idCard),
+        ...hashes,
       },
     });
     return this.toRecord(row);
