@@ -9,10 +9,15 @@
  *   2. seeds 1,000,000 events as idgate writes them (UUIDv7 ids and MACs, in batches of 10,000) and
  *      seals them, a head record per batch of 1,000 and a checkpoint per 60 batches: events/s;
  *   3. p50/p95 of filtered page queries (GET /v1/audit/events shapes);
- *   4. the integrity check's events/s, comparing with the witness, and the NDJSON export's events/s.
- * BENCH_EVENTS (default 1000000) and BENCH_SECONDS (default 5) scale it down for a quick look.
+ *   4. the integrity check's entries/s, comparing with the witness, beside its floor measured in the same
+ *      run: the same rows read with COPY … TO STDOUT (chainCopySql) and each hashed with node:crypto, no
+ *      checks; alternated twice, with the ratio and the process's peak RSS during the check; then the
+ *      NDJSON export's events/s.
+ * BENCH_EVENTS (default 1000000) and BENCH_SECONDS (default 5) scale it down for a quick look;
+ * BENCH_SKIP=writes,queries skips sections 1 and 3.
  */
 import type { ModuleRef } from '@nestjs/core';
+import * as crypto from 'node:crypto';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -20,7 +25,9 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { AuditCheckpoints } from '../src/audit/audit-checkpoints.service';
-import { AuditIntegrity } from '../src/audit/audit-integrity.service';
+import { AuditIntegrity, IntegrityReport } from '../src/audit/audit-integrity.service';
+import { chainCopySql } from '../src/audit/integrity/chain-rows';
+import { to as copyTo } from 'pg-copy-streams';
 import { eventMac, MacFields, UuidV7Source } from '../src/audit/event-authenticity';
 import { AuditEventAuthenticity } from '../src/audit/event-authenticity.service';
 import { AuditSealer } from '../src/audit/audit-sealer.service';
@@ -35,6 +42,7 @@ import { throwawayDatabase } from './throwaway-database';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const SKIP = new Set((process.env.BENCH_SKIP ?? '').split(',').filter(Boolean));
 const WRITERS = 64;
 const CONTEXT: AuditContext = {
   actor: { type: 'api_key', id: 'bench', role: 'client' },
@@ -134,7 +142,7 @@ async function main(): Promise<void> {
     };
     const rates: Record<'without' | 'with', number[]> = { without: [], with: [] };
     // Round 0 warms up (JIT, caches, the table's first pages) and is not counted.
-    for (const round of [0, 1, 2, 3]) {
+    for (const round of SKIP.has('writes') ? [] : [0, 1, 2, 3]) {
       for (const variant of ['without', 'with'] as const) {
         // Fresh services each run: a stopped sealer does not start again.
         const services = auditServices(prisma, config, variant === 'with');
@@ -162,15 +170,17 @@ async function main(): Promise<void> {
       }
     }
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-    out(
-      `witness overhead on write throughput: ${(100 * (1 - mean(rates.with) / mean(rates.without))).toFixed(1)}% ` +
-        `(mean ${Math.round(mean(rates.with)).toLocaleString('en')}/s with vs ${Math.round(mean(rates.without)).toLocaleString('en')}/s without)`,
-    );
-    const locked = await writeLoad(prisma, async (tx, i) => {
-      await business(tx, i);
-      await tx.$executeRaw`UPDATE bench_chain_head SET seq = seq + 1, hash = encode(sha256(convert_to(hash || seq::text, 'UTF8')), 'hex') WHERE id = 1`;
-    });
-    out(`writes, same + chain head locked in every transaction:   ${rate(locked.done, locked.ms)}`);
+    if (!SKIP.has('writes')) {
+      out(
+        `witness overhead on write throughput: ${(100 * (1 - mean(rates.with) / mean(rates.without))).toFixed(1)}% ` +
+          `(mean ${Math.round(mean(rates.with)).toLocaleString('en')}/s with vs ${Math.round(mean(rates.without)).toLocaleString('en')}/s without)`,
+      );
+      const locked = await writeLoad(prisma, async (tx, i) => {
+        await business(tx, i);
+        await tx.$executeRaw`UPDATE bench_chain_head SET seq = seq + 1, hash = encode(sha256(convert_to(hash || seq::text, 'UTF8')), 'hex') WHERE id = 1`;
+      });
+      out(`writes, same + chain head locked in every transaction:   ${rate(locked.done, locked.ms)}`);
+    }
     await witnessed.sealer.sealNow();
 
     // 2. Seed (as idgate writes events: UUIDv7 ids and MACs) and seal: half without the witness, then the
@@ -221,7 +231,7 @@ async function main(): Promise<void> {
       ['outcome=denied + last hour', () => ({ outcome: 'denied', from: new Date(Date.now() - 3_600_000) })],
       ['id_card hmac', (i) => ({ idCardHmac: hmacOf(i % 20000) })],
     ];
-    for (const [name, filters] of shapes) {
+    for (const [name, filters] of SKIP.has('queries') ? [] : shapes) {
       const times: number[] = [];
       for (let i = 0; i < 200; i++) {
         const t0 = performance.now();
@@ -235,17 +245,48 @@ async function main(): Promise<void> {
       );
     }
 
-    // 4. Integrity (with the witness comparison) and export.
-    started = performance.now();
-    const report = await integrity.verifyChain();
-    const verifyMs = performance.now() - started;
-    const w = report.witness[0];
+    // 4. Integrity (with the witness comparison) beside its floor, alternated; then the export.
+    const [{ head }] = await prisma.$queryRaw<{ head: bigint }[]>`SELECT max(seq) AS head FROM audit_chain`;
+    const floors: number[] = [];
+    const checks: number[] = [];
+    let peakRss = 0;
+    let rssBefore = 0;
+    for (const round of [1, 2]) {
+      const floor = await copyFloor(db.url, 1, Number(head));
+      floors.push((floor.rows / floor.ms) * 1000);
+      out(
+        `integrity floor (round ${round}): COPY … TO STDOUT of the same ${floor.rows.toLocaleString('en')} rows, each hashed ` +
+          `(sha256), no checks: ${rate(floor.rows, floor.ms)} (${(floor.ms / 1000).toFixed(1)} s)`,
+      );
+      rssBefore = process.memoryUsage().rss;
+      const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 10);
+      started = performance.now();
+      const report: IntegrityReport = await integrity.verifyChain();
+      const verifyMs = performance.now() - started;
+      clearInterval(sampler);
+      checks.push((report.checked / verifyMs) * 1000);
+      const w = report.witness[0];
+      out(
+        `integrity check with witness comparison (round ${round}): ${report.checked.toLocaleString('en')} entries, ok=${report.ok}, ` +
+          `${rate(report.checked, verifyMs)} (${(verifyMs / 1000).toFixed(1)} s; ${w.records.toLocaleString('en')} witness ` +
+          `records read, ${w.matched.toLocaleString('en')} matched, ${report.checkpoints_verified} checkpoints verified)`,
+      );
+      if (!report.ok) out(`  first fault: seq ${report.first_bad_seq}: ${report.reason}`);
+    }
     out(
-      `integrity check with witness comparison: ${report.checked.toLocaleString('en')} entries, ok=${report.ok}, ` +
-        `${rate(report.checked, verifyMs)} (${(verifyMs / 1000).toFixed(1)} s; ${w.records.toLocaleString('en')} witness ` +
-        `records read, ${w.matched.toLocaleString('en')} matched, ${report.checkpoints_verified} checkpoints verified)`,
+      `integrity check / floor: ${(mean(checks) / mean(floors)).toFixed(2)} (mean ${Math.round(mean(checks)).toLocaleString('en')}/s vs ` +
+        `${Math.round(mean(floors)).toLocaleString('en')}/s); peak RSS during the check ${Math.round(peakRss / 2 ** 20)} MB ` +
+        `(${Math.round(rssBefore / 2 ** 20)} MB before it)`,
     );
-    if (!report.ok) out(`  first fault: seq ${report.first_bad_seq}: ${report.reason}`);
+    // Would reading in segments over parallel connections pay? The floor itself, split in two halves read at once.
+    const half2 = Math.floor(Number(head) / 2);
+    started = performance.now();
+    const halves = await Promise.all([copyFloor(db.url, 1, half2), copyFloor(db.url, half2 + 1, Number(head))]);
+    const parallelMs = performance.now() - started;
+    out(
+      `integrity floor over 2 connections at once (two halves): ${rate(halves[0].rows + halves[1].rows, parallelMs)} ` +
+        `(${(parallelMs / 1000).toFixed(1)} s)`,
+    );
     started = performance.now();
     let lines = 0;
     for await (const chunk of audit.exportEvents({}, 'ndjson')) lines += chunk.split('\n').length - 1;
@@ -258,6 +299,43 @@ async function main(): Promise<void> {
     await db.drop();
     rmSync(witnessDir, { recursive: true, force: true });
   }
+}
+
+// crypto.hash (Node ≥ 20.12) is the cheapest way node:crypto offers to hash a short input.
+const hashOnce = (crypto as { hash?: (algorithm: string, data: Buffer, encoding: 'hex') => string }).hash;
+
+/**
+ * The integrity check's floor: its rows (chainCopySql, seq from..to) read with COPY … TO STDOUT on one
+ * connection, as the check reads them, and each row hashed with SHA-256; nothing parsed or checked.
+ */
+async function copyFloor(url: string, from: number, to: number): Promise<{ rows: number; ms: number }> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  const started = performance.now();
+  let rows = 0;
+  let rest: Buffer | null = null;
+  let sink = 0;
+  try {
+    const stream = client.query(copyTo(chainCopySql(from, to)));
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      const buf: Buffer = rest ? Buffer.concat([rest, chunk]) : chunk;
+      let start = 0;
+      for (let nl = buf.indexOf(10, start); nl >= 0; nl = buf.indexOf(10, start)) {
+        const line = buf.subarray(start, nl);
+        const digest = hashOnce
+          ? hashOnce('sha256', line, 'hex')
+          : crypto.createHash('sha256').update(line).digest('hex');
+        sink += digest.length;
+        rows++;
+        start = nl + 1;
+      }
+      rest = start < buf.length ? buf.subarray(start) : null;
+    }
+  } finally {
+    await client.end();
+  }
+  if (sink !== rows * 64) throw new Error('bench: floor hashing went wrong');
+  return { rows, ms: performance.now() - started };
 }
 
 async function countRecords(s: { witness: AuditWitness }): Promise<{ heads: number; checkpoints: number }> {

@@ -1,13 +1,19 @@
 import { Injectable } from '@nestjs/common';
 import type { KeyObject } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import pg from 'pg';
 import { AppConfig } from '../config/app-config';
 import { PrismaService } from '../database/prisma.service';
+import { poolConfigFromUrl } from '../database/schema-engine';
 import { Prisma } from '../generated/prisma/client';
-import { chainedFields, checkpointView, EVENT_COLUMNS, EventSqlRow } from './audit-rows';
+import { checkpointView, EVENT_COLUMNS, EventSqlRow } from './audit-rows';
 import { GENESIS_HASH } from './canonical';
-import { ChainFault, ChainWalker } from './chain-walker';
+import type { ChainFault } from './chain-walker';
 import { CheckpointKind, signingKeyFromSeed, verifyCheckpoint } from './checkpoint';
+import { AuthenticityRules, MAC_REQUIRED_FROM } from './event-authenticity';
 import { AuditEventAuthenticity } from './event-authenticity.service';
+import { ChainLink, copyChainLinks, LinkSqlRow, linkFromSql, walkedFromSql } from './integrity/chain-rows';
+import { AuthenticityState, IntegrityWalk, stateAfter } from './integrity/integrity-walk';
 import { Anchor, AnchorComparison, SourceCheckpoint } from './witness/anchor-comparison';
 import { AuditWitness, HttpDeliveryState, SigningRefusal } from './witness/audit-witness.service';
 import { LatestRecord, WitnessDir } from './witness/witness-dir';
@@ -78,12 +84,15 @@ export interface VerifyOptions {
 }
 
 const VERIFY_BATCH = 5000;
+/** Seqs per COPY statement of a long walk. */
+const COPY_SEGMENT = 100_000;
+/** The walk gives the event loop a turn at least this often. */
+const YIELD_EVERY_MS = 20;
 const KEPT_FAULTS = 1000;
 const SHOWN_FAULTS = 20;
 /** Long walks (a first witness record over an existing chain) run inside the signer's transaction. */
 export const SEGMENT_TX_TIMEOUT_MS = 600_000;
 
-type LinkRow = Partial<EventSqlRow> & { seq: bigint; prev_hash: string; link_hash: string; event_id: string };
 type Db = Prisma.TransactionClient | PrismaService;
 
 function checkpointStatement(c: SourceCheckpoint) {
@@ -152,7 +161,8 @@ class AnchorSource {
 }
 
 /**
- * Walks the chain in seq order in batches (constant memory) and reports every fault,
+ * Walks the chain in seq order, streamed with COPY in segments (constant memory; the
+ * per-entry rules are in integrity/integrity-walk.ts), and reports every fault,
  * the first by seq first: a missing or duplicated seq, broken prev_hash linkage, a hash
  * that does not match its event, a sealed event that is gone, a signed checkpoint the
  * chain no longer matches, an event never sealed though events after it were (inserted
@@ -165,16 +175,25 @@ class AnchorSource {
 export class AuditIntegrity {
   private readonly publicKey: KeyObject;
   private readonly keyId: string;
+  private readonly rules: AuthenticityRules;
+  /** Seqs per COPY statement of a streamed walk (tests lower it to cross segment boundaries). */
+  copySegment = COPY_SEGMENT;
 
   constructor(
     private readonly prisma: PrismaService,
     private readonly config: AppConfig,
-    private readonly authenticity: AuditEventAuthenticity,
+    // The event rules are applied by the walk itself (integrity-walk.ts), with the same configuration.
+    _authenticity: AuditEventAuthenticity,
     private readonly witness: AuditWitness,
   ) {
     const key = signingKeyFromSeed(config.audit.signingKeySeed);
     this.publicKey = key.publicKey;
     this.keyId = key.keyId;
+    this.rules = {
+      macKey: config.audit.macKey,
+      toleranceMs: config.audit.orderToleranceMs,
+      macRequiredFrom: MAC_REQUIRED_FROM,
+    };
   }
 
   /**
@@ -183,7 +202,8 @@ export class AuditIntegrity {
    */
   async verifySegment(db: Db, from: number, to: number, anchorHash: string): Promise<ChainFault | null> {
     if (from > to) return null;
-    const fault = await this.walk(db, from, to, anchorHash, null);
+    // A short segment (the signer's, at each sealing pass) is read in the caller's transaction; a long one streams.
+    const fault = await this.walk(db, from, to, anchorHash, to - from + 1 > VERIFY_BATCH, null);
     return fault ?? (await this.unsealedBehindSealer(db, from, to));
   }
 
@@ -224,7 +244,7 @@ export class AuditIntegrity {
         anchor = prev?.hash ?? null;
       }
       let signed = new Map<number, SourceCheckpoint[]>();
-      const walkFault = await this.walk(this.prisma, from, to, anchor, {
+      const walkFault = await this.walk(this.prisma, from, to, anchor, true, {
         batch: async (first, last) => {
           const rows = await this.prisma.auditCheckpoint.findMany({
             where: { seq: { gte: BigInt(first), lte: BigInt(last) } },
@@ -608,41 +628,77 @@ export class AuditIntegrity {
     from: number,
     to: number,
     anchor: string | null,
+    /** Stream with COPY on a connection of its own (verifyChain, long segments), or read in `db`. */
+    stream: boolean,
     visit: {
       batch(first: number, last: number): Promise<void>;
       entry(seq: number, hash: string, checked: number): void;
     } | null,
   ): Promise<ChainFault | null> {
-    const walker = new ChainWalker(from, anchor);
-    // Seeded with the entry before `from`: a ranged walk knows the tail's time and whether MACs are due.
-    const events = await this.authenticity.beginAt(db, from);
+    const walk = new IntegrityWalk(from, anchor, this.rules, await this.stateBefore(db, from));
+    const links = stream ? this.copyLinks(from, to) : this.queryLinks(db, from, to);
+    // Checkpoints and anchors are looked up by windows of VERIFY_BATCH seqs, ahead of the entries in them.
+    let windowEnd = from - 1;
     let after = from - 1;
-    while (after < to) {
-      const rows = await db.$queryRaw<LinkRow[]>`
-        SELECT c.seq, c.prev_hash, c.hash AS link_hash, c.event_id::text AS event_id, ${EVENT_COLUMNS}
+    let sinceYield = 0;
+    let yieldAt = performance.now() + YIELD_EVERY_MS;
+    for await (const batch of links) {
+      for (const link of batch) {
+        if (visit && link.seq > windowEnd) {
+          const first = windowEnd + 1;
+          windowEnd = Math.min(to, Math.max(link.seq, first + VERIFY_BATCH - 1));
+          await visit.batch(first, windowEnd);
+        }
+        const fault = walk.accept(link);
+        if (fault) return fault;
+        after = link.seq;
+        visit?.entry(link.seq, link.hash, walk.checked);
+      }
+      // Let requests through between batches: the check may run in the API process.
+      sinceYield += batch.length;
+      if (sinceYield >= 256) {
+        sinceYield = 0;
+        if (performance.now() >= yieldAt) {
+          await new Promise((resolve) => setImmediate(resolve));
+          yieldAt = performance.now() + YIELD_EVERY_MS;
+        }
+      }
+    }
+    return after < to ? { seq: after + 1, reason: `chain entries from seq ${after + 1} are missing` } : null;
+  }
+
+  /** The event rules' state before `from`: what the entry at from - 1 tells (nothing for seq 1). */
+  private async stateBefore(db: Db, from: number): Promise<AuthenticityState> {
+    if (from <= 1) return { tail: null, firstMacSeq: null };
+    const [previous] = await db.$queryRaw<EventSqlRow[]>`
+      SELECT ${EVENT_COLUMNS} FROM audit_chain c JOIN audit_events e ON e.id = c.event_id
+      WHERE c.seq = ${from - 1}::bigint`;
+    return stateAfter(this.rules, from - 1, previous ? walkedFromSql(previous) : null);
+  }
+
+  private async *queryLinks(db: Db, from: number, to: number): AsyncGenerator<ChainLink[]> {
+    for (let after = from - 1; after < to;) {
+      const rows = await db.$queryRaw<LinkSqlRow[]>`
+        SELECT c.seq, c.prev_hash, c.hash AS link_hash, ${EVENT_COLUMNS}
         FROM audit_chain c LEFT JOIN audit_events e ON e.id = c.event_id
         WHERE c.seq > ${after}::bigint AND c.seq <= ${to}::bigint
         ORDER BY c.seq LIMIT ${VERIFY_BATCH}`;
-      if (rows.length === 0) return { seq: after + 1, reason: `chain entries from seq ${after + 1} are missing` };
-      const lastSeq = Number(rows[rows.length - 1].seq);
-      await visit?.batch(after + 1, lastSeq);
-      for (const row of rows) {
-        const seq = Number(row.seq);
-        const fault = walker.accept({
-          seq,
-          prevHash: row.prev_hash,
-          hash: row.link_hash,
-          event: row.id ? chainedFields(row as EventSqlRow) : null,
-        });
-        if (fault) return fault;
-        // What the chain cannot tell: who wrote the event, and whether its time fits its place.
-        const eventFault = row.id ? events.check(seq, row as EventSqlRow) : null;
-        if (eventFault) return eventFault;
-        visit?.entry(seq, row.link_hash, walker.checked);
-      }
-      after = lastSeq;
+      if (rows.length === 0) return;
+      yield rows.map(linkFromSql);
+      after = Number(rows[rows.length - 1].seq);
     }
-    return null;
+  }
+
+  /** Links from..to streamed with COPY on a connection of the walk's own, closed at the end (or when the walk stops). */
+  private async *copyLinks(from: number, to: number): AsyncGenerator<ChainLink[]> {
+    const client = new pg.Client(poolConfigFromUrl(this.config.databaseUrl, { application_name: 'idgate-integrity' }));
+    client.on('error', () => undefined); // the socket closed under a COPY the walk stopped reading
+    await client.connect();
+    try {
+      yield* copyChainLinks(client, from, to, this.copySegment);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
   }
 
   /**

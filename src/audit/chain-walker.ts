@@ -34,7 +34,12 @@ export class ChainWalker {
     this.expectedPrevHash = firstSeq === 1 ? GENESIS_HASH : anchorPrevHash;
   }
 
-  accept(entry: ChainEntry): ChainFault | null {
+  /**
+   * @param computedHash the entry's hash as the caller already computed it from the event
+   *   (integrity-canonical.ts): taken when it matches; otherwise the reference eventHash decides,
+   *   so a fault is only ever reported on the reference function's word.
+   */
+  accept(entry: ChainEntry, computedHash?: string): ChainFault | null {
     if (entry.seq !== this.expectedSeq) {
       return entry.seq > this.expectedSeq
         ? {
@@ -50,7 +55,7 @@ export class ChainWalker {
       };
     }
     if (!entry.event) return { seq: entry.seq, reason: 'the event this chain entry seals is missing (deleted)' };
-    if (eventHash(entry.prevHash, entry.event) !== entry.hash) {
+    if (computedHash !== entry.hash && referenceHash(entry.prevHash, entry.event) !== entry.hash) {
       return { seq: entry.seq, reason: 'hash does not match the event: the event or its hash was altered' };
     }
     this.checked++;
@@ -60,4 +65,11 @@ export class ChainWalker {
     this.expectedPrevHash = entry.hash;
     return null;
   }
+}
+
+/** eventHash, or null for an event whose time is not a valid one (it cannot be the hashed time). */
+function referenceHash(prevHash: string, event: ChainedEventFields): string | null {
+  const at = event.occurredAt;
+  if (at instanceof Date && Number.isNaN(at.getTime())) return null;
+  return eventHash(prevHash, event);
 }
