@@ -14,7 +14,7 @@ import type { ReusedSocketEvidence } from './upstream-response';
  *    be written on a socket the server is closing at that very moment.
  *    The agent `timeout` is NOT applied to a socket while it connects (Node would otherwise
  *    arm it on every new socket): an active request is bounded by the client's own request
- *    timeout (axios `timeout`, `AbortSignal.timeout`) and nothing else.
+ *    timeout (the deadline the upstream adapter sets from axios' `timeout`) and nothing else.
  *
  * 2. **Evidence** of what happened on a reused socket, kept on the request (see
  *    `reusedSocketEvidence`): the socket's `bytesWritten` when it was handed to the
@@ -46,7 +46,7 @@ function byteCount(value: unknown): number | null {
 /** Called by the agents when a pooled socket is handed to a request. */
 function recordHandover(duplex: Duplex, request: http.ClientRequest): void {
   const socket = duplex as Socket;
-  // The idle timer is for the pool only; the request sets its own timeout (axios does, always).
+  // The idle timer is for the pool only; the request has its own deadline (upstream-adapter.ts).
   socket.setTimeout(0);
   const record: ReusedSocketRecord = {
     socket,
@@ -69,7 +69,7 @@ function recordHandover(duplex: Duplex, request: http.ClientRequest): void {
 }
 
 /**
- * The evidence recorded for the request behind a transport error (axios' Node adapter puts
+ * The evidence recorded for the request behind a transport error (the upstream adapter puts
  * the `ClientRequest` on `err.request`), or undefined when the request did not go out on a
  * reused socket. `bytesWrittenAtFailure` is read now, after the failure.
  */

@@ -12,8 +12,8 @@ import {
 } from './support';
 
 /*
- * Keep-alive sockets to the upstream, through the real UpstreamClient (HttpModule, axios'
- * Node adapter, the upstream agents, the retry policy) against real servers on loopback.
+ * Keep-alive sockets to the upstream, through the real UpstreamClient (HttpModule, the upstream
+ * adapter on node:http, the upstream agents, the retry policy) against real servers on loopback.
  *
  * No assertion races one clock against another: where a test sleeps, the sleep is longer
  * than the client's idle timer by hundreds of milliseconds, and both are timers of this one
