@@ -14,7 +14,7 @@
  * BENCH_LINES (default 1000000) scales it down for a quick look.
  */
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -45,14 +45,18 @@ const BASE = Date.parse('2026-10-01T00:00:00Z');
 const out = (line: string) => process.stdout.write(line + '\n');
 const mb = (kb: number) => `${Math.round(kb / 1024)} MB`;
 
-/** The app's own configuration, read from an environment as `npm start` would (keys generated here). */
-function config(databaseUrl: string): AppConfig {
+/**
+ * The app's own configuration, read from an environment as `npm start` would (keys generated here).
+ * Its audit witness folder is the run's own: the default (under .data/) is shared with other runs.
+ */
+function config(databaseUrl: string, witnessDir: string): AppConfig {
   const key = () => randomBytes(32).toString('base64');
   const env = readEnvironment({
     DATABASE_URL: databaseUrl,
     PII_KEYS: `k1:${key()}`,
     PII_HMAC_KEY: key(),
     AUDIT_SIGNING_KEY: key(),
+    AUDIT_WITNESS_DIR: witnessDir,
     UPSTREAM_BASE_URL: 'http://127.0.0.1:1',
     UPSTREAM_TOKEN: 'bench',
     LOG_LEVEL: 'warn',
@@ -174,9 +178,11 @@ async function main(): Promise<void> {
   const db = await throwawayDatabase();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'idgate-bench-statement-'));
   const file = path.join(dir, 'statement.csv');
+  const witnessDir = path.join(dir, 'witness');
+  mkdirSync(witnessDir, { mode: 0o700 });
   try {
     await applyMigrations(db.url);
-    const app = await NestFactory.create(BenchModule.forRoot(config(db.url)), {
+    const app = await NestFactory.create(BenchModule.forRoot(config(db.url, witnessDir)), {
       bodyParser: false,
       logger: ['log', 'warn', 'error'],
     });

@@ -109,7 +109,7 @@ export class ReconciliationsController {
   })
   @ApiOkResponse({ type: ReconciliationDto })
   get(@Param('id', uuidParam('id')) id: string): Promise<ReconciliationDto> {
-    return this.reconciliations.summary(id);
+    return this.reconciliations.report.summary(id);
   }
 
   @Get(':id/items')
@@ -123,7 +123,7 @@ export class ReconciliationsController {
     @Param('id', uuidParam('id')) id: string,
     @Query() query: ReconciliationItemsQueryDto,
   ): Promise<ReconciliationItemPageDto> {
-    return this.reconciliations.items(id, query.status, query.cursor, query.limit ?? 50);
+    return this.reconciliations.report.items(id, query.status, query.cursor, query.limit ?? 50);
   }
 
   @Get(':id/export')
@@ -141,7 +141,7 @@ export class ReconciliationsController {
     @Query() query: ReconciliationExportQueryDto,
     @Res() res: Response,
   ): Promise<void> {
-    const chunks = this.reconciliations.exportCsv(id, query.status);
+    const chunks = this.reconciliations.report.exportCsv(id, query.status);
     // Pull the first chunk before answering, so an unknown id is still a 404 problem.
     const first = await chunks.next();
     res.status(200);

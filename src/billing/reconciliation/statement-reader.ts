@@ -44,7 +44,6 @@ type Scan =
   | { kind: 'error'; problem: string; at: number }
   | { kind: 'more' };
 
-const BREAK = /[\r\n]/g;
 const UNQUOTED_END = /[,\r\n"]/g;
 const BLANK = /^[ \t]*$/;
 const PADDING = /[ \t]/;
@@ -64,6 +63,8 @@ export class StatementReader {
   private skipping = false;
   private ended = false;
   private started = false;
+  /** Where the next CR is in `buf` (at or after the position last asked about), or buf.length for none. */
+  private nextCr = -1;
 
   constructor(private readonly options: StatementReaderOptions) {}
 
@@ -75,6 +76,7 @@ export class StatementReader {
     }
     this.buf = this.pos < this.buf.length ? this.buf.slice(this.pos) + text : text;
     this.pos = 0;
+    this.nextCr = -1;
     this.drain(emit);
   }
 
@@ -90,7 +92,7 @@ export class StatementReader {
     const max = this.options.maxRecordChars;
     while (this.pos < this.buf.length) {
       const buf = this.buf;
-      const br = findBreak(buf, this.pos);
+      const br = this.findBreak(buf, this.pos);
       if (br === -1 && !this.ended) {
         if (buf.length - this.pos > max) {
           if (!this.skipping) this.unreadable(emit, UNREADABLE.tooLong(max), buf.slice(this.pos, this.pos + 256));
@@ -113,7 +115,7 @@ export class StatementReader {
         // The common case: no quotes, the record is the line.
         if (text.length > max) this.unreadable(emit, UNREADABLE.tooLong(max), text);
         else if (text.indexOf('\u0000') !== -1) this.unreadable(emit, UNREADABLE.nul, text);
-        else if (!BLANK.test(text)) emit({ kind: 'record', lineNo: this.line, fields: text.split(',') });
+        else if (!isBlank(text)) emit({ kind: 'record', lineNo: this.line, fields: text.split(',') });
         this.advance(next, br === -1 ? 0 : 1);
         continue;
       }
@@ -143,6 +145,17 @@ export class StatementReader {
     }
   }
 
+  /** The next line break at or after `from` (LF or CR), or -1; CRs are looked up once per stretch, not per line. */
+  private findBreak(buf: string, from: number): number {
+    if (this.nextCr < from) {
+      const cr = buf.indexOf('\r', from);
+      this.nextCr = cr === -1 ? buf.length : cr;
+    }
+    const lf = buf.indexOf('\n', from);
+    if (lf === -1) return this.nextCr < buf.length ? this.nextCr : -1;
+    return lf < this.nextCr ? lf : this.nextCr;
+  }
+
   private advance(to: number, lines: number): void {
     this.pos = to;
     this.line += lines;
@@ -153,9 +166,11 @@ export class StatementReader {
   }
 }
 
-function findBreak(buf: string, from: number): number {
-  BREAK.lastIndex = from;
-  return BREAK.exec(buf)?.index ?? -1;
+/** Only spaces and tabs (a first character that is neither settles it, which is nearly every line). */
+function isBlank(text: string): boolean {
+  if (text.length === 0) return true;
+  const c = text.charCodeAt(0);
+  return (c === 32 || c === 9) && BLANK.test(text);
 }
 
 /** Index after the line break at `at`; -1 when a CR ends the text and more may follow. */

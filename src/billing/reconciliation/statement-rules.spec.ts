@@ -1,5 +1,8 @@
+import fc from 'fast-check';
+import { checkDateTime } from '../../common/date-time';
 import {
   classifyLine,
+  commonUtcInstant,
   InternalCharge,
   isStatementHeader,
   parseStatementLine,
@@ -160,5 +163,59 @@ describe('called_at out of range or not a real date', () => {
   ])('%s is a malformed line, not a failed upload', (calledAt) => {
     const parsed = parseStatementLine(['t-1', calledAt, '0', 'true', '50'], 2);
     expect(parsed.ok).toBe(false);
+  });
+});
+
+describe('called_at in the common form (read without a regular expression)', () => {
+  const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:?\d{2})$/;
+  /** What the general rule makes of it: the instant, or null when the line would be refused. */
+  const general = (text: string): number | null => {
+    if (!ISO_INSTANT.test(text)) return null;
+    const checked = checkDateTime(text);
+    return checked.ok ? checked.at.getTime() : null;
+  };
+  const pad = (v: number, width: number) => String(v).padStart(width, '0');
+
+  it('gives exactly the general rule’s instant, or leaves the text to it', () => {
+    const digitsText = (max: number, width: number) => fc.integer({ min: 0, max }).map((v) => pad(v, width));
+    const stamp = fc
+      .tuple(
+        digitsText(9999, 4),
+        digitsText(13, 2),
+        digitsText(32, 2),
+        digitsText(25, 2),
+        digitsText(61, 2),
+        digitsText(61, 2),
+        fc.option(fc.stringMatching(/^[0-9]{0,7}$/)),
+        fc.constantFrom('Z', 'Z', 'Z', '+08:00', 'z', ''),
+      )
+      .map(
+        ([y, mo, d, h, mi, s, frac, zone]) =>
+          `${y}-${mo}-${d}T${h}:${mi}:${s}${frac === null ? '' : `.${frac}`}${zone}`,
+      );
+    fc.assert(
+      fc.property(stamp, (text) => {
+        const fast = commonUtcInstant(text);
+        if (fast !== null) expect(fast).toBe(general(text));
+      }),
+      { numRuns: 20_000 },
+    );
+  });
+
+  it('takes the usual forms and leaves the rest to the general rule', () => {
+    expect(commonUtcInstant('2026-11-25T10:00:00.123Z')).toBe(Date.parse('2026-11-25T10:00:00.123Z'));
+    expect(commonUtcInstant('2026-11-25T10:00:00Z')).toBe(Date.parse('2026-11-25T10:00:00Z'));
+    expect(commonUtcInstant('2024-02-29T23:59:59.999999Z')).toBe(Date.parse('2024-02-29T23:59:59.999Z'));
+    for (const other of [
+      '2026-11-25T18:00:00+08:00',
+      '2023-02-29T00:00:00Z',
+      '2026-11-25T24:00:00Z',
+      '0099-01-01T00:00:00Z',
+      '2026-11-25T10:00:00.Z',
+      '2026-11-25T10:00:00.1234567Z',
+      '2026-11-25 10:00:00Z',
+    ]) {
+      expect(commonUtcInstant(other)).toBeNull();
+    }
   });
 });
