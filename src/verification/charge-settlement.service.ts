@@ -70,9 +70,11 @@ export class ChargeSettlementService {
     for (let i = 0; i < settlements.length; i += BATCH) {
       const batch = settlements.slice(i, i + BATCH);
       const rows = await this.store.settleUnknownCharges(tx, batch);
-      for (const row of rows) {
-        await this.audit.record(tx, context, {
-          action: 'verification.settled',
+      await this.audit.recordMany(
+        tx,
+        context,
+        rows.map((row) => ({
+          action: 'verification.settled' as const,
           target: { type: 'verification', id: row.id },
           details: {
             charge_status: row.chargeStatus,
@@ -85,9 +87,10 @@ export class ChargeSettlementService {
             ...(row.learntTraceId ? { trace_id_from_statement: true } : {}),
           },
           idCardHmac: row.idCardHmac,
-        });
+        })),
+      );
+      for (const row of rows)
         settled.push({ verificationId: row.id, chargeStatus: row.chargeStatus, amount: row.amount });
-      }
     }
     return settled;
   }

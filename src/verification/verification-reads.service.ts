@@ -104,15 +104,17 @@ export class VerificationReadsService {
   ): Promise<void> {
     const withPii = items.filter((v) => v.pii !== null);
     if (!seesFullPii(principal) || withPii.length === 0) return;
-    await this.prisma.$transaction(async (tx) => {
-      for (const v of withPii) {
-        await this.audit.record(tx, context, {
-          action: 'verification.viewed',
+    await this.prisma.$transaction((tx) =>
+      this.audit.recordMany(
+        tx,
+        context,
+        withPii.map((v) => ({
+          action: 'verification.viewed' as const,
           target: { type: 'verification', id: v.id },
           details: { fields: ['name', 'id_card', ...(v.pii?.ocr ? ['ocr'] : [])] },
           idCardHmac: v.pii?.idCard ? this.vault.idCardHmac(v.pii.idCard) : null,
-        });
-      }
-    });
+        })),
+      ),
+    );
   }
 }

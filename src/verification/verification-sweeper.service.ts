@@ -58,15 +58,17 @@ export class VerificationSweeper implements OnApplicationBootstrap, OnModuleDest
       const settling = this.verifications.settlingIds();
       const swept = await this.prisma.$transaction(async (tx) => {
         const rows = await this.store.markAbandoned(tx, cutoff, settling, SWEEP_BATCH);
-        for (const row of rows) {
-          await this.audit.record(tx, systemContext('sweeper'), {
-            action: 'verification.unknown',
-            outcome: 'failure',
+        await this.audit.recordMany(
+          tx,
+          systemContext('sweeper'),
+          rows.map((row) => ({
+            action: 'verification.unknown' as const,
+            outcome: 'failure' as const,
             target: { type: 'verification', id: row.id },
             details: { reason: 'pending past the upstream deadline', charge_status: 'unknown' },
             idCardHmac: row.idCardHmac,
-          });
-        }
+          })),
+        );
         return rows.length;
       });
       total += swept;
