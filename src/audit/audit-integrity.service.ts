@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { AppConfig } from '../config/app-config';
 import { PrismaService } from '../database/prisma.service';
+import type { Transaction } from '../database/transaction';
 import { poolConfigFromUrl } from '../database/schema-engine';
 import { Prisma } from '../generated/prisma/client';
 import { checkpointView, EVENT_COLUMNS, EventSqlRow } from './audit-rows';
@@ -93,7 +94,7 @@ const SHOWN_FAULTS = 20;
 /** Long walks (a first witness record over an existing chain) run inside the signer's transaction. */
 export const SEGMENT_TX_TIMEOUT_MS = 600_000;
 
-type Db = Prisma.TransactionClient | PrismaService;
+type Db = Transaction | PrismaService;
 
 function checkpointStatement(c: SourceCheckpoint) {
   return {
