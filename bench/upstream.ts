@@ -14,7 +14,8 @@
  * Columns: calls/s of each; client/plain, the ratio of the totals, with the lowest and highest
  * ratio of the slice pairs; cpu µs/call, the main thread's CPU time per call (user + system, so
  * syscalls included, from /proc/thread-self/stat; the sandbox runs in its own thread), which a
- * busy machine disturbs less than calls/s; connections each side opened; failures.
+ * busy machine disturbs less than calls/s; mean ms per call; connections each side opened;
+ * failures.
  *
  * BENCH_LATENCIES=0 (or 50) runs one latency, e.g. for profiling (node --cpu-prof).
  */
@@ -79,6 +80,12 @@ function threadCpuMs(): number {
   }
 }
 
+/** The side whose slice is running: connections opened meanwhile are its own (for the table). */
+let running: Caller | null = null;
+diagnostics.subscribe('net.client.socket', () => {
+  if (running) running.connections++;
+});
+
 /** One slice of `side`: CONCURRENCY loops; counts completions after SLICE_WARMUP_MS for `seconds`. */
 async function slice(side: Caller, seconds: number, into: Tally): Promise<void> {
   const call = side.call;
@@ -113,12 +120,6 @@ async function slice(side: Caller, seconds: number, into: Tally): Promise<void> 
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** The side whose slice is running: connections opened meanwhile are its own (for the table). */
-let running: Caller | null = null;
-diagnostics.subscribe('net.client.socket', () => {
-  if (running) running.connections++;
-});
 
 /** Exactly the bodies the client sends (upstreamBody, then JSON), one per identity. */
 const bodies = identities.map((p) => JSON.stringify(upstreamBody({ name: p.name, id_card: p.id_card })));
