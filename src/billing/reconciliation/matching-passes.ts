@@ -41,17 +41,25 @@ export async function allowLargeJoins(tx: Transaction): Promise<void> {
  * (`seen_before`), and only those are checked against the earlier lines. A line
  * for one of our `unknown` calls settles it. Items are numbered by line (seq = line_no).
  */
-export async function judgeLinesByTraceId(tx: Transaction, reconciliationId: string): Promise<void> {
+export async function judgeLinesByTraceId(
+  tx: Transaction,
+  reconciliationId: string,
+  repeatCandidates: number,
+): Promise<void> {
   const id = Prisma.sql`${reconciliationId}::uuid`;
-  await tx.$executeRaw`
-    WITH repeated AS (
+  // No candidate (the usual bill): no line repeats an earlier trace id, and the check is left out.
+  const repeated =
+    repeatCandidates > 0
+      ? Prisma.sql`
       SELECT l.trace_id, min(l.line_no) AS first_line
       FROM reconciliation_lines l
       WHERE l.reconciliation_id = ${id} AND l.problem IS NULL
         AND l.trace_id IN (SELECT r.trace_id FROM reconciliation_lines r
                            WHERE r.reconciliation_id = ${id} AND r.seen_before)
-      GROUP BY l.trace_id
-    ),
+      GROUP BY l.trace_id`
+      : Prisma.sql`SELECT NULL::varchar AS trace_id, NULL::int AS first_line WHERE false`;
+  await tx.$executeRaw`
+    WITH repeated AS (${repeated}),
     joined AS (
       SELECT l.*, v.id AS v_id, v.status AS v_status, v.charge_status AS v_charge_status, v.result AS v_result,
              v.unit_price AS v_unit_price, v.amount AS v_amount,

@@ -283,7 +283,7 @@ export class ReconciliationService implements OnApplicationBootstrap, OnModuleDe
     await allowLargeJoins(tx);
     await this.staging.analyze(tx);
     phases.mark('analyze');
-    await judgeLinesByTraceId(tx, id);
+    await judgeLinesByTraceId(tx, id, r.repeatCandidates);
     phases.mark('pass1_trace_join');
     const paired = await pairByTimeWindow(tx, id);
     phases.mark('pass2_time_window');

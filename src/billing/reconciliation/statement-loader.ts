@@ -26,6 +26,8 @@ export interface LoadedStatement {
   maxLineNo: number;
   /** Earliest and latest called_at of the good lines (the statement's own period). */
   calledAt: { min: Date | null; max: Date | null };
+  /** Good lines flagged `seen_before` (possible repeats of an earlier trace id); 0: no line repeats one. */
+  repeatCandidates: number;
 }
 
 /**
@@ -91,6 +93,7 @@ export class OpenStatement {
     const seen = new SeenTraceIds();
     let lineCount = 0;
     let maxLineNo = 1;
+    let repeatCandidates = 0;
     let min = Infinity;
     let max = -Infinity;
     this.onRecord = (record) => {
@@ -105,7 +108,9 @@ export class OpenStatement {
         const at = parsed.line.calledAt.getTime();
         if (at < min) min = at;
         if (at > max) max = at;
-        rows.add(parsed, undefined, seen.seenThenAdd(parsed.line.traceId));
+        const seenBefore = seen.seenThenAdd(parsed.line.traceId);
+        if (seenBefore) repeatCandidates++;
+        rows.add(parsed, undefined, seenBefore);
       } else {
         rows.add(parsed, record.fields[0], false);
       }
@@ -124,7 +129,8 @@ export class OpenStatement {
       throw err;
     }
     const calledAt = min <= max ? { min: new Date(min), max: new Date(max) } : { min: null, max: null };
-    return { fileSha256: this.hash.digest('hex'), fileBytes: this.bytes, lineCount, maxLineNo, calledAt };
+    const fileSha256 = this.hash.digest('hex');
+    return { fileSha256, fileBytes: this.bytes, lineCount, maxLineNo, calledAt, repeatCandidates };
   }
 
   /** Stops reading: the rest of the request is drained (not destroyed), and nothing more is copied. */
