@@ -23,6 +23,8 @@ export const POLICY_CACHE_MS = 1000;
 @Injectable()
 export class ClientPolicyService {
   private readonly cache = new Map<string, { at: number; policy: ClientPolicy }>();
+  /** Bumped by each change made here: a read that a change overtook is not cached. */
+  private readonly changes = new Map<string, number>();
 
   constructor(
     private readonly prisma: PrismaService,
@@ -37,7 +39,9 @@ export class ClientPolicyService {
   async recentPolicyFor(clientId: string, now = Date.now()): Promise<ClientPolicy> {
     const cached = this.cache.get(clientId);
     if (cached && now - cached.at < POLICY_CACHE_MS && now >= cached.at) return cached.policy;
+    const change = this.changes.get(clientId) ?? 0;
     const policy = await this.policyFor(clientId);
+    if ((this.changes.get(clientId) ?? 0) !== change) return policy; // a change landed meanwhile: do not keep this read
     if (this.cache.size > 10_000) this.cache.clear(); // bounded: one entry per active client
     this.cache.set(clientId, { at: now, policy });
     return policy;
@@ -87,7 +91,9 @@ export class ClientPolicyService {
         reuseWindowSeconds: row.reuseWindowSeconds,
       };
     });
-    this.cache.delete(clientId); // this instance applies it at once
+    // This instance applies it at once, also over a read that started before it committed.
+    this.changes.set(clientId, (this.changes.get(clientId) ?? 0) + 1);
+    this.cache.delete(clientId);
     return updated;
   }
 }

@@ -17,7 +17,7 @@ import {
   requestDeadlineMs,
   requestFingerprint,
 } from './verification-rules';
-import { DuplicateInFlight, SubmitOutcome, VerificationService } from './verification.service';
+import { DuplicateInFlight, keyInProgressProblem, SubmitOutcome, VerificationService } from './verification.service';
 import { VerificationMetrics } from './verification.metrics';
 import { VerificationStore } from './verification.store';
 import type { Channel } from './verification.types';
@@ -190,12 +190,7 @@ export class SubmissionService {
     const firstMayRun =
       claim.state === 'in_flight' && Date.now() - claim.createdAt.getTime() < requestDeadlineMs(this.config);
     if (claim.verificationId === null || firstMayRun) {
-      throw new ProblemException(
-        'conflict',
-        'A request with this Idempotency-Key is still in progress; retry later.',
-        {},
-        { 'Retry-After': '1' },
-      );
+      throw keyInProgressProblem();
     }
     const verification = await this.store.findForClient(clientId, claim.verificationId);
     if (!verification) throw new ProblemException('not-found', 'The verification of this Idempotency-Key is gone.');

@@ -9,7 +9,7 @@ import type { AdmissionPermit } from '../common/admission-gate';
 import { ProblemException } from '../common/problem';
 import { loggableError } from '../common/problem.filter';
 import { AppConfig } from '../config/app-config';
-import { isTransientDatabaseError } from '../database/database-errors';
+import { isDatabaseUnavailable, isTransientDatabaseError } from '../database/database-errors';
 import { PrismaService } from '../database/prisma.service';
 import { lockForTransaction, Transaction } from '../database/transaction';
 import { maskIdCardNumber } from '../domain/id-card-number';
@@ -176,16 +176,24 @@ export class VerificationService {
           createdEvent(id, base, idCard, hashes.idCardHmac),
           claim ? 'v' : undefined,
         );
-        const pending = await this.store.recordPending(
-          this.prisma,
-          id,
-          { ...base, name, idCard },
-          hashes,
-          event,
-          claim,
-        );
+        const v = { ...base, name, idCard };
+        let pending: PendingVerification | null;
+        try {
+          pending = await this.store.recordPending(this.prisma, id, v, hashes, event, claim);
+        } catch (err) {
+          // A connection lost while the statement ran may have lost only its reply: the statement
+          // commits on its own. If it did, the verification is recorded and goes on to its call.
+          if (!isDatabaseUnavailable(err)) throw err;
+          pending = await this.store.findRecordedPending(id, v, hashes).catch(() => null);
+          if (!pending) throw err;
+        }
         if (pending) recording = { kind: 'pending', pending };
-        else recording = { kind: 'earlier_claim', claim: await this.store.earlierClaimOrThrow(this.prisma, claim!) };
+        else {
+          const held = await this.store.claimThatHeld(this.prisma, claim!);
+          // Purged (24 h old) between the two statements: the next attempt claims the key afresh.
+          if (!held) throw keyInProgressProblem();
+          recording = { kind: 'earlier_claim', claim: held };
+        }
       } else {
         recording = await this.prisma.$transaction(
           (tx) =>
@@ -287,7 +295,8 @@ export class VerificationService {
     const { name, idCard, rejection } = fields;
     const hashes = this.store.hashesOf(name, idCard);
     if (claim && !(await this.store.claimKey(tx, claim))) {
-      return { kind: 'earlier_claim', claim: await this.store.earlierClaimOrThrow(tx, claim) };
+      // The failed claim locked the key's row until this transaction ends: it is there.
+      return { kind: 'earlier_claim', claim: (await this.store.claimThatHeld(tx, claim))! };
     }
     if (rejection) {
       const id = this.store.newId();
@@ -580,6 +589,16 @@ async function waitAtMost<T>(work: Promise<T>, ms: number): Promise<T | typeof T
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** 409: the key's request is still being handled (or must be sent again); nothing was written. */
+export function keyInProgressProblem(): ProblemException {
+  return new ProblemException(
+    'conflict',
+    'A request with this Idempotency-Key is still in progress; retry later.',
+    {},
+    { 'Retry-After': '1' },
+  );
 }
 
 function circuitProblem(retryAfterSeconds: number): ProblemException {

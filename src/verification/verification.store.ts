@@ -157,31 +157,46 @@ export class VerificationStore {
       ), e AS (${event})
       SELECT created_at FROM v`;
     if (rows.length === 0) return null;
+    return { hashes, record: this.pendingRecord(id, v, rows[0].created_at) };
+  }
+
+  private pendingRecord(id: string, v: NewVerification, createdAt: Date): VerificationRecord {
     return {
-      hashes,
-      record: {
-        id,
-        clientId: v.clientId,
-        channel: v.channel,
-        mode: v.mode,
-        reference: v.reference,
-        status: 'pending',
-        result: null,
-        description: null,
-        chargeStatus: 'unknown',
-        unitPrice: v.unitPrice,
-        amount: null,
-        currency: v.currency,
-        localCheck: false,
-        reusedFromId: null,
-        upstreamTraceId: null,
-        upstreamError: null,
-        createdAt: rows[0].created_at,
-        completedAt: null,
-        pii: v.name === null && v.idCard === null ? null : { name: v.name ?? '', idCard: v.idCard ?? '', ocr: null },
-        piiPurgedAt: null,
-      },
+      id,
+      clientId: v.clientId,
+      channel: v.channel,
+      mode: v.mode,
+      reference: v.reference,
+      status: 'pending',
+      result: null,
+      description: null,
+      chargeStatus: 'unknown',
+      unitPrice: v.unitPrice,
+      amount: null,
+      currency: v.currency,
+      localCheck: false,
+      reusedFromId: null,
+      upstreamTraceId: null,
+      upstreamError: null,
+      createdAt,
+      completedAt: null,
+      pii: v.name === null && v.idCard === null ? null : { name: v.name ?? '', idCard: v.idCard ?? '', ocr: null },
+      piiPurgedAt: null,
     };
+  }
+
+  /**
+   * The pending verification recordPending() wrote under `id`, if its statement committed
+   * although its reply was lost (a connection dropped mid-statement: an autocommit statement
+   * still commits on the server). Null when there is no such row.
+   */
+  async findRecordedPending(id: string, v: NewVerification, hashes: PiiHashes): Promise<PendingVerification | null> {
+    const row = await this.prisma.verification.findFirst({
+      where: { id, clientId: v.clientId },
+      select: { status: true, createdAt: true },
+    });
+    if (!row || row.status !== 'pending') return null;
+    return { hashes, record: this.pendingRecord(id, v, row.createdAt) };
   }
 
   /** Records a verification final at once (local rejection, reuse), not charged, in the caller's transaction. */
@@ -439,12 +454,15 @@ export class VerificationStore {
     return replaceable ? null : earlierClaimOf(claim, existing, this.openReply(existing.responseEnc));
   }
 
-  /** The claim that kept this request's claim from being taken (it exists: the claim just failed). */
-  async earlierClaimOrThrow(db: Db, claim: KeyClaim): Promise<EarlierClaim> {
-    const existing = await db.idempotencyRecord.findUniqueOrThrow({
+  /**
+   * The claim that kept this request's claim from being taken; null in the rare case it was
+   * purged (24 h old) in between, when the caller should try again.
+   */
+  async claimThatHeld(db: Db, claim: KeyClaim): Promise<EarlierClaim | null> {
+    const existing = await db.idempotencyRecord.findUnique({
       where: { clientId_key: { clientId: claim.clientId, key: claim.key } },
     });
-    return earlierClaimOf(claim, existing, this.openReply(existing.responseEnc));
+    return existing && earlierClaimOf(claim, existing, this.openReply(existing.responseEnc));
   }
 
   /** Links the claim to the verification recorded in the same transaction. */
