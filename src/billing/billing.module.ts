@@ -2,7 +2,11 @@ import { Module } from '@nestjs/common';
 import { AuditModule } from '../audit/audit.module';
 import { VerificationModule } from '../verification/verification.module';
 import { PricingModule } from './pricing/pricing.module';
+import { ReconciliationReport } from './reconciliation/reconciliation-report';
 import { ReconciliationService } from './reconciliation/reconciliation.service';
+import { ReconciliationStore } from './reconciliation/reconciliation.store';
+import { StatementLoader } from './reconciliation/statement-loader';
+import { StatementStaging } from './reconciliation/statement-staging.store';
 import { ReconciliationsController } from './reconciliation/reconciliations.controller';
 import { UsageController } from './usage/usage.controller';
 import { UsageService } from './usage/usage.service';
@@ -15,6 +19,13 @@ import { UsageService } from './usage/usage.service';
 @Module({
   imports: [AuditModule, PricingModule, VerificationModule],
   controllers: [UsageController, ReconciliationsController],
-  providers: [UsageService, ReconciliationService],
+  providers: [
+    UsageService,
+    ReconciliationService,
+    ReconciliationStore,
+    StatementStaging,
+    StatementLoader,
+    ReconciliationReport,
+  ],
 })
 export class BillingModule {}

@@ -1,7 +1,8 @@
+import { Injectable } from '@nestjs/common';
 import { csvRows } from '../../common/csv-safety';
 import { decodeCursor, encodeCursor, Page } from '../../common/pagination';
 import { ProblemException } from '../../common/problem';
-import type { PrismaService } from '../../database/prisma.service';
+import { PrismaService } from '../../database/prisma.service';
 import { Prisma } from '../../generated/prisma/client';
 import type { ItemStatus } from './statement-rules';
 
@@ -89,6 +90,7 @@ export interface ReconciliationRow {
  * Report reader: completed reconciliations as the API shows them (summary, items
  * in report order, the CSV export). Reads only; loads in progress are invisible.
  */
+@Injectable()
 export class ReconciliationReport {
   constructor(private readonly prisma: PrismaService) {}
 

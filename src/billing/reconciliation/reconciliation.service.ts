@@ -18,7 +18,7 @@ import {
   tallyItems,
   unmarkSettlements,
 } from './matching-passes';
-import { ReconciliationReport, ReconciliationSummary, toSummary } from './reconciliation-report';
+import { ReconciliationSummary, toSummary } from './reconciliation-report';
 import { ReconciliationStore } from './reconciliation.store';
 import { LoadedStatement, StatementLoader } from './statement-loader';
 import { Period, PeriodSource, statementPeriod } from './statement-rules';
@@ -91,23 +91,15 @@ export class ReconciliationService implements OnApplicationBootstrap, OnModuleDe
   /** One matching at a time per instance, so waiting for the cluster-wide lock never holds a connection each. */
   private readonly matching = new AdmissionGate({ concurrency: 1, queue: 100, queueWaitMs: MATCH_LOCK_WAIT_MS });
   private sweepTimer: NodeJS.Timeout | undefined;
-  private readonly staging: StatementStaging;
-  private readonly store: ReconciliationStore;
-  private readonly loader: StatementLoader;
-  /** Reads for the API (summary, items, export). */
-  readonly report: ReconciliationReport;
-
   constructor(
     private readonly prisma: PrismaService,
     private readonly config: AppConfig,
     private readonly audit: AuditService,
     private readonly settlements: ChargeSettlementService,
-  ) {
-    this.staging = new StatementStaging(prisma, config.databaseUrl);
-    this.store = new ReconciliationStore(prisma);
-    this.loader = new StatementLoader(this.staging);
-    this.report = new ReconciliationReport(prisma);
-  }
+    private readonly staging: StatementStaging,
+    private readonly store: ReconciliationStore,
+    private readonly loader: StatementLoader,
+  ) {}
 
   onApplicationBootstrap(): void {
     const sweep = () =>

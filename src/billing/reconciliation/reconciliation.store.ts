@@ -1,4 +1,5 @@
-import type { PrismaService } from '../../database/prisma.service';
+import { Injectable } from '@nestjs/common';
+import { PrismaService } from '../../database/prisma.service';
 import type { Transaction } from '../../database/transaction';
 import type { ReconciliationRow, ReconciliationSummary } from './reconciliation-report';
 import type { Period, PeriodSource } from './statement-rules';
@@ -8,6 +9,7 @@ import type { Period, PeriodSource } from './statement-rules';
  * `loading` while its statement streams into staging (never shown), and becomes
  * `completed`, with its summary, in the transaction that matched it.
  */
+@Injectable()
 export class ReconciliationStore {
   constructor(private readonly prisma: PrismaService) {}
 

@@ -16,6 +16,7 @@ import {
   ReconciliationItemPageDto,
   ReconciliationItemsQueryDto,
 } from '../dto/reconciliation.dto';
+import { ReconciliationReport } from './reconciliation-report';
 import { ReconciliationService } from './reconciliation.service';
 import { STATEMENT_HEADER } from './statement-rules';
 import { openStatementUpload } from './statement-upload';
@@ -30,7 +31,11 @@ const RECONCILIATION_NOT_FOUND = NOT_FOUND_BY_ID('reconciliation', 'No such reco
 @ApiExtraModels(AmountPairDto)
 @Controller('v1/billing/reconciliations')
 export class ReconciliationsController {
-  constructor(private readonly reconciliations: ReconciliationService) {}
+  constructor(
+    private readonly reconciliations: ReconciliationService,
+    /** Reads for the API (summary, items, export). */
+    private readonly report: ReconciliationReport,
+  ) {}
 
   @Post()
   @Authenticated({
@@ -109,7 +114,7 @@ export class ReconciliationsController {
   })
   @ApiOkResponse({ type: ReconciliationDto })
   get(@Param('id', uuidParam('id')) id: string): Promise<ReconciliationDto> {
-    return this.reconciliations.report.summary(id);
+    return this.report.summary(id);
   }
 
   @Get(':id/items')
@@ -123,7 +128,7 @@ export class ReconciliationsController {
     @Param('id', uuidParam('id')) id: string,
     @Query() query: ReconciliationItemsQueryDto,
   ): Promise<ReconciliationItemPageDto> {
-    return this.reconciliations.report.items(id, query.status, query.cursor, query.limit ?? 50);
+    return this.report.items(id, query.status, query.cursor, query.limit ?? 50);
   }
 
   @Get(':id/export')
@@ -141,7 +146,7 @@ export class ReconciliationsController {
     @Query() query: ReconciliationExportQueryDto,
     @Res() res: Response,
   ): Promise<void> {
-    const chunks = this.reconciliations.report.exportCsv(id, query.status);
+    const chunks = this.report.exportCsv(id, query.status);
     // Pull the first chunk before answering, so an unknown id is still a 404 problem.
     const first = await chunks.next();
     res.status(200);

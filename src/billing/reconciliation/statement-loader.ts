@@ -1,8 +1,9 @@
+import { Injectable } from '@nestjs/common';
 import { createHash, Hash } from 'node:crypto';
 import { StringDecoder } from 'node:string_decoder';
 import { validationProblem } from '../../common/problem';
 import { StagingRowWriter, SeenTraceIds } from './staging-rows';
-import type { StagingCopy, StatementStaging } from './statement-staging.store';
+import { StagingCopy, StatementStaging } from './statement-staging.store';
 import { StatementReader, StatementRecord } from './statement-reader';
 import { isStatementHeader, parseStatementLine, STATEMENT_HEADER, unreadableLine } from './statement-rules';
 import type { StatementUpload } from './statement-upload';
@@ -38,6 +39,7 @@ export interface LoadedStatement {
  * (statement-rules.ts) and streamed as binary COPY rows (staging-rows.ts).
  * Never held whole: one chunk, one record and FLUSH_BYTES of rows at most.
  */
+@Injectable()
 export class StatementLoader {
   constructor(private readonly staging: StatementStaging) {}
 

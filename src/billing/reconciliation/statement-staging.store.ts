@@ -1,8 +1,10 @@
+import { Injectable } from '@nestjs/common';
+import { AppConfig } from '../../config/app-config';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import type { PrismaService } from '../../database/prisma.service';
+import { PrismaService } from '../../database/prisma.service';
 import type { Transaction } from '../../database/transaction';
 import { poolConfigFromUrl } from '../../database/schema-engine';
 import { copyHeader, copyTrailer, STAGING_COLUMNS } from './staging-rows';
@@ -20,11 +22,16 @@ const COPY_SQL = `COPY reconciliation_lines (${STAGING_COLUMNS.join(', ')}) FROM
  * reconciled (unlogged, no index; schema.prisma says why): the only code that
  * writes or removes its rows. The matching passes read it in their transaction.
  */
+@Injectable()
 export class StatementStaging {
+  private readonly databaseUrl: string;
+
   constructor(
     private readonly prisma: PrismaService,
-    private readonly databaseUrl: string,
-  ) {}
+    config: AppConfig,
+  ) {
+    this.databaseUrl = config.databaseUrl;
+  }
 
   /** A COPY channel for one statement's rows (see StagingCopy). */
   copyChannel(): StagingCopy {
