@@ -2,10 +2,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parse } from 'csv-parse/sync';
 import pg from 'pg';
-import type { ReconciliationItemView } from '../../src/billing/reconciliation/reconciliation-report';
 import { KNOWN, startWithSandbox, VerificationHarness } from '../support/verification-app';
-
-type Item = ReconciliationItemView;
+import { allReconciliationItems } from './support';
 
 /**
  * Issue 15: the statement is staged with COPY, and COPY's own CSV reader aborts the whole file at an
@@ -27,20 +25,7 @@ describe('reconciliation: lines a COPY would choke on', () => {
   let to: string;
   const as = (key: string) => ({ Authorization: `Bearer ${key}` });
 
-  const allItems = async (id: string): Promise<Item[]> => {
-    const out: Item[] = [];
-    let cursor: string | null = null;
-    do {
-      const page: { body: { items: Item[]; next_cursor: string | null } } = await h.t.http
-        .get(`/v1/billing/reconciliations/${id}/items`)
-        .query(cursor ? { cursor, limit: 200 } : { limit: 200 })
-        .set(as(finance))
-        .expect(200);
-      out.push(...page.body.items);
-      cursor = page.body.next_cursor;
-    } while (cursor);
-    return out;
-  };
+  const allItems = (id: string) => allReconciliationItems(h.t, finance, id);
 
   const charges = async () =>
     new Map(

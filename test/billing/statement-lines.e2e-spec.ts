@@ -1,8 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { ReconciliationItemView } from '../../src/billing/reconciliation/reconciliation.service';
 import { KNOWN, startWithSandbox, VerificationHarness } from '../support/verification-app';
-
-type Item = ReconciliationItemView;
+import { allReconciliationItems } from './support';
 
 /**
  * Issue 12, point 9: one bad line must not lose a statement. The sandbox's own
@@ -30,20 +28,7 @@ describe('reconciliation: bad lines are reported, the rest reconciles', () => {
       .set('Content-Type', 'text/csv')
       .send(Buffer.isBuffer(csv) ? csv : Buffer.from(csv));
 
-  const allItems = async (id: string): Promise<Item[]> => {
-    const out: Item[] = [];
-    let cursor: string | null = null;
-    do {
-      const page: { body: { items: Item[]; next_cursor: string | null } } = await h.t.http
-        .get(`/v1/billing/reconciliations/${id}/items`)
-        .query(cursor ? { cursor, limit: 200 } : { limit: 200 })
-        .set(as(finance))
-        .expect(200);
-      out.push(...page.body.items);
-      cursor = page.body.next_cursor;
-    } while (cursor);
-    return out;
-  };
+  const allItems = (id: string) => allReconciliationItems(h.t, finance, id);
 
   beforeAll(async () => {
     h = await startWithSandbox();
