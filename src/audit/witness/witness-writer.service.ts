@@ -128,11 +128,7 @@ export class AuditWitnessWriter {
   }
 
   /** The segment from the witness's latest record (genesis when it holds none) to the head, in tx (which holds the lock). */
-  async verifyFromWitness(
-    tx: Transaction,
-    head: ChainHead,
-    latest: LatestRecord | null,
-  ): Promise<ChainFault | null> {
+  async verifyFromWitness(tx: Transaction, head: ChainHead, latest: LatestRecord | null): Promise<ChainFault | null> {
     if (!latest) return this.integrity.verifySegment(tx, 1, head.seq, GENESIS_HASH);
     const w = latest.record;
     if (w.seq > head.seq) {
