@@ -93,7 +93,7 @@ describe('settling an upstream outcome', () => {
 });
 
 describe('how a settled submission is answered (the same reading as what is recorded)', () => {
-  const base = { attempts: 1 } as const;
+  const base = { attempts: 1, durationMs: 5 };
   const rejectedWith = (httpStatus: number, errorCode: string | null, retryAfterSeconds: number | null) =>
     settle({ ...base, kind: 'rejected', httpStatus, errorCode, message: null, traceId: null, retryAfterSeconds });
 
