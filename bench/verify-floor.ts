@@ -204,6 +204,21 @@ function eventParams(e: EventTemplate, targetId: string, requestId: string, deta
   ];
 }
 
+/** The settled row's values, in the order both floors' settle statements take them. */
+function settledValues(t: Template, traceId: string) {
+  return [
+    t.status,
+    t.result,
+    t.description,
+    t.charge_status,
+    t.amount,
+    traceId,
+    t.upstream_attempts,
+    t.upstream_error,
+    t.ocr_enc,
+  ];
+}
+
 /** One verification's statements on one connection. */
 async function oneVerification(c: pg.PoolClient, t: Template, keyHash: string, reference: string): Promise<void> {
   const id = uuidv7();
@@ -244,19 +259,7 @@ async function oneVerification(c: pg.PoolClient, t: Template, keyHash: string, r
   await c.query('BEGIN');
   try {
     await c.query(FLOOR_SQL.readVerification, [id, 1, 0]);
-    await c.query(FLOOR_SQL.settle, [
-      t.status,
-      t.result,
-      t.description,
-      t.charge_status,
-      t.amount,
-      traceId,
-      t.upstream_attempts,
-      t.upstream_error,
-      t.ocr_enc,
-      new Date(),
-      id,
-    ]);
+    await c.query(FLOOR_SQL.settle, [...settledValues(t, traceId), new Date(), id]);
     const details =
       'upstream_trace_id' in t.settled.details
         ? { ...t.settled.details, upstream_trace_id: traceId }
@@ -307,19 +310,7 @@ async function oneMinimalVerification(c: pg.PoolClient, t: Template, reference: 
   ]);
   const details =
     'upstream_trace_id' in t.settled.details ? { ...t.settled.details, upstream_trace_id: traceId } : t.settled.details;
-  await c.query(MINIMAL_SQL.settle, [
-    t.status,
-    t.result,
-    t.description,
-    t.charge_status,
-    t.amount,
-    traceId,
-    t.upstream_attempts,
-    t.upstream_error,
-    t.ocr_enc,
-    id,
-    ...eventValues(t.settled, requestId, details),
-  ]);
+  await c.query(MINIMAL_SQL.settle, [...settledValues(t, traceId), id, ...eventValues(t.settled, requestId, details)]);
 }
 
 export type FloorKind = 'replay' | 'minimal';
