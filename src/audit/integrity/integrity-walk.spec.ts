@@ -99,7 +99,10 @@ const tampers: Record<string, Tamper> = {
     return sealed(ev, i, links);
   },
   'forged event inserted and re-hashed': (ev, links, i) => {
-    const forged = { ...written(999, (ev[i] as WalkedEvent).occurredAt.getTime()), mac: 'ab'.repeat(32) };
+    // Its neighbour's time, unless an earlier tamper left that no time at all (ids are made from a real time).
+    const at = (ev[i] as WalkedEvent | null)?.occurredAt.getTime();
+    const when = at !== undefined && Number.isFinite(at) ? at : MAC_REQUIRED_FROM.getTime() + 1000;
+    const forged = { ...written(999, when), mac: 'ab'.repeat(32) };
     ev.splice(i, 0, forged);
     return sealed(ev, i, links);
   },
